@@ -1,0 +1,1 @@
+"""deconfliction: keep the forces of states sharing an operating area from clashing by accident."""

@@ -1,0 +1,141 @@
+"""Activities API: notify, list, get, versions, amend, cancel, acknowledge."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from deconfliction.activities import service
+from deconfliction.activities.models import ActivityIn, ActivityOut, ActivityVersionOut
+from deconfliction.http import (
+    ActorDep,
+    ExpectedVersion,
+    IdempotencyKey,
+    ServicesDep,
+    read,
+    with_etag,
+    write,
+)
+from deconfliction.volumes import feature, feature_collection
+
+router = APIRouter(prefix="/v1/activities", tags=["activities"])
+
+
+@router.post("", status_code=201, response_model=ActivityOut)
+def notify(
+    activity: ActivityIn, svc: ServicesDep, actor: ActorDep, key: IdempotencyKey = None
+) -> JSONResponse:
+    return write(
+        svc,
+        actor,
+        key,
+        ["notify", activity.model_dump(mode="json")],
+        lambda conn, now: service.notify(conn, actor, activity, now),
+        status=201,
+    )
+
+
+@router.get("", response_model=list[ActivityOut])
+def list_activities(
+    svc: ServicesDep,
+    actor: ActorDep,
+    party: str | None = None,
+    state: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    after: Annotated[int, Query(ge=0)] = 0,
+    format: Annotated[Literal["json", "geojson"], Query()] = "json",
+) -> Any:
+    with read(svc) as conn:
+        found = service.list_activities(
+            conn,
+            actor,
+            svc.clock(),
+            party=party,
+            state=state,
+            start=start,
+            end=end,
+            limit=limit,
+            after=after,
+        )
+    if format == "geojson":
+        return JSONResponse(
+            feature_collection([f for a in found for f in activity_features(a)]),
+            media_type="application/geo+json",
+        )
+    return found
+
+
+def activity_features(activity: ActivityOut) -> list[dict[str, Any]]:
+    """One Feature per volume, carrying the activity's identity and the volume's band and time."""
+    base = activity.model_dump(mode="json", exclude={"volumes", "route", "acknowledgements"})
+    return [
+        feature(
+            volume, {**base, "volume": i, "altitude": volume["altitude"], "time": volume["time"]}
+        )
+        for i, volume in enumerate(activity.volumes)
+    ]
+
+
+@router.get("/{activity_id}", response_model=ActivityOut)
+def get_activity(activity_id: int, svc: ServicesDep, actor: ActorDep) -> JSONResponse:
+    with read(svc) as conn:
+        return with_etag(service.get(conn, actor, activity_id, svc.clock()))
+
+
+@router.get("/{activity_id}/versions", response_model=list[ActivityVersionOut])
+def versions(activity_id: int, svc: ServicesDep, actor: ActorDep) -> list[ActivityVersionOut]:
+    with read(svc) as conn:
+        return service.versions(conn, actor, activity_id)
+
+
+@router.put("/{activity_id}", response_model=ActivityOut)
+def amend(
+    activity_id: int,
+    activity: ActivityIn,
+    svc: ServicesDep,
+    actor: ActorDep,
+    version: ExpectedVersion,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    return write(
+        svc,
+        actor,
+        key,
+        ["amend", activity_id, version, activity.model_dump(mode="json")],
+        lambda conn, now: service.amend(conn, actor, activity_id, activity, version, now),
+    )
+
+
+@router.post("/{activity_id}/cancel", response_model=ActivityOut)
+def cancel(
+    activity_id: int,
+    svc: ServicesDep,
+    actor: ActorDep,
+    version: ExpectedVersion,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    return write(
+        svc,
+        actor,
+        key,
+        ["cancel", activity_id, version],
+        lambda conn, now: service.cancel(conn, actor, activity_id, version, now),
+    )
+
+
+@router.post("/{activity_id}/acknowledge", response_model=ActivityOut)
+def acknowledge(
+    activity_id: int, svc: ServicesDep, actor: ActorDep, key: IdempotencyKey = None
+) -> JSONResponse:
+    return write(
+        svc,
+        actor,
+        key,
+        ["acknowledge", activity_id],
+        lambda conn, now: service.acknowledge(conn, actor, activity_id, now),
+    )

@@ -1,0 +1,420 @@
+"""Activity use cases: notify, amend, cancel, acknowledge, get, list.
+
+A party sees its own activities in full and another party's activities notified to it; the
+mediator sees every activity notified to anyone; an observer sees those notified to it.
+Acknowledging means "read", not "approved". Amending makes a new version and the old ones stay.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, exists, insert, or_, select, update
+
+from deconfliction import geo
+from deconfliction.activities.models import (
+    AcknowledgementOut,
+    ActivityIn,
+    ActivityOut,
+    ActivityVersionOut,
+)
+from deconfliction.detect.strategic import SeparationMinima, conflict
+from deconfliction.errors import Conflict, Forbidden, Invalid, NotFound
+from deconfliction.events.service import record
+from deconfliction.parties.models import Actor
+from deconfliction.parties.service import party_kinds, require_acting
+from deconfliction.store import tables as t
+from deconfliction.volumes import iso, volume_from_json, volume_json
+from deconfliction.zones.service import list_zones, zone_volume
+
+# Entering a zone at all is what matters for lead times: no separation margin.
+TOUCH = SeparationMinima(horizontal_m=0.0, vertical_m=0.0, time_buffer_s=0.0)
+
+
+def notify(conn: Connection, actor: Actor, activity: ActivityIn, now: datetime) -> ActivityOut:
+    require_acting(actor)
+    volumes = _future_volumes(activity, now)
+    recipients = _recipients(conn, actor, activity.notified_to)
+    late_zones = _late_zones(conn, actor, volumes, now)
+    activity_id = conn.execute(
+        insert(t.activities).values(
+            party=actor.party,
+            kind=activity.kind,
+            title=activity.title,
+            callsign=activity.callsign,
+            state="notified",
+            version=1,
+            plan_version=1,
+            start=min(v.start for v in volumes),
+            end=max(v.end for v in volumes),
+            late=bool(late_zones),
+            created_at=now,
+            updated_at=now,
+        )
+    ).inserted_primary_key
+    assert activity_id is not None
+    aid = int(activity_id[0])
+    _insert_version(conn, actor, aid, 1, activity, volumes, late_zones, now)
+    conn.execute(
+        insert(t.activity_recipients), [{"activity_id": aid, "party": code} for code in recipients]
+    )
+    record(
+        conn,
+        actor,
+        "activity.notify",
+        f"activity/{aid}",
+        activity.model_dump(mode="json", exclude_none=True),
+        now,
+    )
+    return get(conn, actor, aid, now)
+
+
+def amend(
+    conn: Connection,
+    actor: Actor,
+    activity_id: int,
+    activity: ActivityIn,
+    expected_version: int,
+    now: datetime,
+) -> ActivityOut:
+    row = _own_open_activity(conn, actor, activity_id, expected_version)
+    volumes = _future_volumes(activity, now)
+    recipients = _recipients(conn, actor, activity.notified_to)
+    late_zones = _late_zones(conn, actor, volumes, now)
+    version = row.version + 1
+    conn.execute(
+        update(t.activities)
+        .where(t.activities.c.id == activity_id)
+        .values(
+            kind=activity.kind,
+            title=activity.title,
+            callsign=activity.callsign,
+            state="notified",
+            version=version,
+            plan_version=version,
+            start=min(v.start for v in volumes),
+            end=max(v.end for v in volumes),
+            late=bool(late_zones),
+            updated_at=now,
+        )
+    )
+    _insert_version(conn, actor, activity_id, version, activity, volumes, late_zones, now)
+    conn.execute(
+        t.activity_recipients.delete().where(t.activity_recipients.c.activity_id == activity_id)
+    )
+    conn.execute(
+        insert(t.activity_recipients),
+        [{"activity_id": activity_id, "party": code} for code in recipients],
+    )
+    record(
+        conn,
+        actor,
+        "activity.amend",
+        f"activity/{activity_id}",
+        {"version": version, **activity.model_dump(mode="json", exclude_none=True)},
+        now,
+    )
+    return get(conn, actor, activity_id, now)
+
+
+def cancel(
+    conn: Connection, actor: Actor, activity_id: int, expected_version: int, now: datetime
+) -> ActivityOut:
+    row = _own_open_activity(conn, actor, activity_id, expected_version)
+    conn.execute(
+        update(t.activities)
+        .where(t.activities.c.id == activity_id)
+        .values(state="cancelled", version=row.version + 1, updated_at=now)
+    )
+    record(
+        conn, actor, "activity.cancel", f"activity/{activity_id}", {"version": row.version + 1}, now
+    )
+    return get(conn, actor, activity_id, now)
+
+
+def acknowledge(conn: Connection, actor: Actor, activity_id: int, now: datetime) -> ActivityOut:
+    require_acting(actor)
+    row = _visible_row(conn, actor, activity_id)
+    if row.party == actor.party:
+        raise Forbidden("a party does not acknowledge its own activity")
+    recipients = _recipient_codes(conn, activity_id)
+    if actor.party not in recipients:
+        raise Forbidden(f"activity {activity_id} was not notified to {actor.party}")
+    if row.state == "cancelled":
+        raise Conflict(f"activity {activity_id} was cancelled")
+    done = (
+        conn.execute(
+            select(t.activity_acks.c.party).where(
+                t.activity_acks.c.activity_id == activity_id,
+                t.activity_acks.c.version == row.version,
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if actor.party in done:
+        raise Conflict(
+            f"{actor.party} already acknowledged version {row.version} of activity {activity_id}"
+        )
+    conn.execute(
+        insert(t.activity_acks).values(
+            activity_id=activity_id,
+            version=row.version,
+            party=actor.party,
+            officer=actor.officer,
+            at=now,
+        )
+    )
+    kinds = party_kinds(conn)
+    waiting = {p for p in recipients if kinds[p] == "participant"} - {*done, actor.party}
+    if not waiting:
+        conn.execute(
+            update(t.activities)
+            .where(t.activities.c.id == activity_id)
+            .values(state="acknowledged")
+        )
+    record(
+        conn,
+        actor,
+        "activity.acknowledge",
+        f"activity/{activity_id}",
+        {"version": row.version},
+        now,
+    )
+    return get(conn, actor, activity_id, now)
+
+
+def _future_volumes(activity: ActivityIn, now: datetime) -> list[geo.Volume4D]:
+    volumes = activity.to_volumes()
+    for i, volume in enumerate(volumes):
+        if volume.end <= now:
+            raise Invalid(f"volume {i} ends at {iso(volume.end)}, which is already past")
+    return volumes
+
+
+def _recipients(conn: Connection, actor: Actor, asked: list[str] | None) -> list[str]:
+    kinds = party_kinds(conn)
+    if asked is None:
+        return sorted(c for c, k in kinds.items() if k == "participant" and c != actor.party)
+    for code in asked:
+        if code not in kinds:
+            raise Invalid(f"unknown party {code} in notified_to")
+        if code == actor.party:
+            raise Invalid("notified_to lists the notifying party itself")
+    return sorted(asked)
+
+
+def _late_zones(
+    conn: Connection, actor: Actor, volumes: list[geo.Volume4D], now: datetime
+) -> list[int]:
+    """`notify` zones of other parties entered sooner after now than their lead time."""
+    late: list[int] = []
+    for zone in list_zones(conn, actor):
+        if zone.rule != "notify" or zone.owner == actor.party or zone.lead_time_s is None:
+            continue
+        zone_vol = zone_volume(zone)
+        for volume in volumes:
+            overlap = conflict(volume, zone_vol, TOUCH)
+            if overlap is not None and (overlap.start - now).total_seconds() < zone.lead_time_s:
+                late.append(zone.id)
+                break
+    return late
+
+
+def _insert_version(
+    conn: Connection,
+    actor: Actor,
+    activity_id: int,
+    version: int,
+    activity: ActivityIn,
+    volumes: list[geo.Volume4D],
+    late_zones: list[int],
+    now: datetime,
+) -> None:
+    conn.execute(
+        insert(t.activity_versions).values(
+            activity_id=activity_id,
+            version=version,
+            volumes=[volume_json(v) for v in volumes],
+            route=activity.route.model_dump(mode="json") if activity.route else None,
+            late_zones=late_zones,
+            author=actor.officer,
+            created_at=now,
+        )
+    )
+
+
+def _own_open_activity(
+    conn: Connection, actor: Actor, activity_id: int, expected_version: int
+) -> Row[Any]:
+    require_acting(actor)
+    row = _visible_row(conn, actor, activity_id)
+    if row.party != actor.party:
+        raise Forbidden(f"activity {activity_id} belongs to {row.party}")
+    if row.state == "cancelled":
+        raise Conflict(f"activity {activity_id} was cancelled")
+    if row.version != expected_version:
+        raise Conflict(
+            f"activity {activity_id} is at version {row.version}, not "
+            f"{expected_version}: someone changed it first",
+            current_version=row.version,
+        )
+    return row
+
+
+def _visibility(actor: Actor) -> Any:
+    shared = exists().where(t.activity_recipients.c.activity_id == t.activities.c.id)
+    if actor.sees_all_shared:
+        return or_(t.activities.c.party == actor.party, shared)
+    return or_(
+        t.activities.c.party == actor.party,
+        shared.where(t.activity_recipients.c.party == actor.party),
+    )
+
+
+def _visible_row(conn: Connection, actor: Actor, activity_id: int) -> Row[Any]:
+    row = conn.execute(
+        select(t.activities).where(t.activities.c.id == activity_id, _visibility(actor))
+    ).first()
+    if row is None:
+        # The same answer whether it does not exist or is not shared: no probing.
+        raise NotFound(f"no activity {activity_id} visible to {actor.party}")
+    return row
+
+
+def _recipient_codes(conn: Connection, activity_id: int) -> list[str]:
+    return list(
+        conn.execute(
+            select(t.activity_recipients.c.party)
+            .where(t.activity_recipients.c.activity_id == activity_id)
+            .order_by(t.activity_recipients.c.party)
+        ).scalars()
+    )
+
+
+def get(conn: Connection, actor: Actor, activity_id: int, now: datetime) -> ActivityOut:
+    _visible_row(conn, actor, activity_id)
+    return list_activities(conn, actor, now, activity_ids=[activity_id])[0]
+
+
+def list_activities(
+    conn: Connection,
+    actor: Actor,
+    now: datetime,
+    *,
+    activity_ids: list[int] | None = None,
+    party: str | None = None,
+    state: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 1000,
+    after: int = 0,
+) -> list[ActivityOut]:
+    query = (
+        select(
+            t.activities,
+            t.activity_versions.c.volumes,
+            t.activity_versions.c.route,
+            t.activity_versions.c.late_zones,
+        )
+        .join(
+            t.activity_versions,
+            and_(
+                t.activity_versions.c.activity_id == t.activities.c.id,
+                t.activity_versions.c.version == t.activities.c.plan_version,
+            ),
+        )
+        .where(_visibility(actor), t.activities.c.id > after)
+        .order_by(t.activities.c.id)
+    )
+    if activity_ids is not None:
+        query = query.where(t.activities.c.id.in_(activity_ids))
+    if party is not None:
+        query = query.where(t.activities.c.party == party)
+    if start is not None:
+        query = query.where(t.activities.c.end > start)
+    if end is not None:
+        query = query.where(t.activities.c.start < end)
+    rows = conn.execute(query).all()
+    ids = [r.id for r in rows]
+    recipients: dict[int, list[str]] = {}
+    acks: dict[int, list[AcknowledgementOut]] = {}
+    if ids:
+        for r in conn.execute(
+            select(t.activity_recipients)
+            .where(t.activity_recipients.c.activity_id.in_(ids))
+            .order_by(t.activity_recipients.c.party)
+        ):
+            recipients.setdefault(r.activity_id, []).append(r.party)
+        for a in conn.execute(
+            select(t.activity_acks)
+            .where(t.activity_acks.c.activity_id.in_(ids))
+            .order_by(t.activity_acks.c.at)
+        ):
+            acks.setdefault(a.activity_id, []).append(
+                AcknowledgementOut(party=a.party, officer=a.officer, version=a.version, at=a.at)
+            )
+    out = [_out(r, recipients.get(r.id, []), acks.get(r.id, []), now) for r in rows]
+    if state is not None:
+        out = [a for a in out if a.state == state]
+    return out[:limit]
+
+
+def versions(conn: Connection, actor: Actor, activity_id: int) -> list[ActivityVersionOut]:
+    _visible_row(conn, actor, activity_id)
+    rows = conn.execute(
+        select(t.activity_versions)
+        .where(t.activity_versions.c.activity_id == activity_id)
+        .order_by(t.activity_versions.c.version)
+    ).all()
+    return [
+        ActivityVersionOut(
+            version=r.version,
+            author=r.author,
+            created_at=r.created_at,
+            volumes=r.volumes,
+            route=r.route,
+            late_zones=r.late_zones,
+        )
+        for r in rows
+    ]
+
+
+def stored_volumes(row_volumes: list[dict[str, Any]]) -> list[geo.Volume4D]:
+    return [volume_from_json(v) for v in row_volumes]
+
+
+def _state(row: Row[Any], now: datetime) -> str:
+    """Stored states are notified/acknowledged/cancelled; active and completed follow the clock."""
+    if row.state == "cancelled":
+        return "cancelled"
+    if now >= row.end:
+        return "completed"
+    if now >= row.start:
+        return "active"
+    return str(row.state)
+
+
+def _out(
+    row: Row[Any], recipients: list[str], acks: list[AcknowledgementOut], now: datetime
+) -> ActivityOut:
+    return ActivityOut(
+        id=row.id,
+        party=row.party,
+        kind=row.kind,
+        title=row.title,
+        callsign=row.callsign,
+        state=_state(row, now),
+        version=row.version,
+        start=row.start,
+        end=row.end,
+        late=row.late,
+        late_zones=row.late_zones,
+        notified_to=recipients,
+        volumes=row.volumes,
+        route=row.route,
+        acknowledgements=acks,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )

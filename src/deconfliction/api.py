@@ -1,0 +1,131 @@
+"""The FastAPI app: routers under /v1, bearer auth, problem+json for every error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from deconfliction.activities.routes import router as activities_router
+from deconfliction import geo
+from deconfliction.errors import Invalid, Problem, TooLarge
+from deconfliction.events.routes import router as events_router
+from deconfliction.http import Clock, Services, utc_now
+from deconfliction.parties.routes import router as parties_router
+from deconfliction.zones.routes import router as zones_router
+
+MAX_BODY_BYTES = 1024 * 1024
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_response(problem: Problem) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
+    return JSONResponse(
+        problem.body(), status_code=problem.status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+class BodyLimit:
+    """Refuse bodies over the limit before the app reads them, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = problem_response(TooLarge(f"request body over {self.limit} bytes"))
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await too_large(scope, receive, send)
+            return
+        # Read the whole body first (at most the limit), then replay it to the app: a body that
+        # is too large is refused before any of it reaches a handler.
+        chunks: list[bytes] = []
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            received += len(chunks[-1])
+            if received > self.limit:
+                await too_large(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def create_app(engine: Engine, clock: Clock = utc_now) -> FastAPI:
+    app = FastAPI(
+        title="deconfliction",
+        version="0.1.0",
+        description="Notified 4D activity, conflict detection, hotline and a signed record "
+        "for parties that share an operating area.",
+    )
+    app.state.services = Services(engine=engine, clock=clock)
+
+    @app.exception_handler(Problem)
+    async def on_problem(_request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc)
+
+    @app.exception_handler(geo.GeoError)
+    async def on_geo(_request: Request, exc: geo.GeoError) -> JSONResponse:
+        return problem_response(Invalid(str(exc)))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [_error_line(e) for e in exc.errors()]
+        return JSONResponse(
+            {
+                "type": "https://deconfliction.invalid/problems/invalid-input",
+                "title": "Invalid input",
+                "status": 422,
+                "detail": "; ".join(errors),
+                "errors": errors,
+            },
+            status_code=422,
+            media_type=PROBLEM_JSON,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {
+                "type": "about:blank",
+                "title": str(exc.detail),
+                "status": exc.status_code,
+                "detail": str(exc.detail),
+            },
+            status_code=exc.status_code,
+            media_type=PROBLEM_JSON,
+        )
+
+    for router in (parties_router, zones_router, activities_router, events_router):
+        app.include_router(router)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    return app
+
+
+def _error_line(error: Any) -> str:
+    where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message

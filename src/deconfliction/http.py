@@ -1,0 +1,98 @@
+"""What every router shares: the services on the app, the caller's identity, write helpers.
+
+The caller's party and role come from the bearer token only. Writes go through
+`events.service.perform_write`, which gives every write idempotency and one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import Connection, Engine
+
+from deconfliction.errors import Invalid, PreconditionRequired, Unauthorized
+from deconfliction.events.service import perform_write
+from deconfliction.parties.models import Actor
+from deconfliction.parties.service import authenticate
+from deconfliction.store.db import transaction
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    engine: Engine
+    clock: Clock
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+def current_actor(svc: ServicesDep, authorization: Annotated[str | None, Header()] = None) -> Actor:
+    if authorization is None:
+        raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <token>'")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Authorization must be 'Bearer <token>'")
+    with transaction(svc.engine, write=False) as conn:
+        return authenticate(conn, token.strip(), svc.clock())
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
+def expected_version(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int:
+    """The version a change applies to, from `If-Match: "3"` (the ETag of the last read)."""
+    if if_match is None:
+        raise PreconditionRequired("send If-Match with the ETag (version) you are changing")
+    raw = if_match.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit():
+        raise Invalid(f'If-Match must be a version ETag such as "3", not {if_match!r}')
+    return int(raw)
+
+
+ExpectedVersion = Annotated[int, Depends(expected_version)]
+
+
+def read(svc: Services) -> Any:
+    return transaction(svc.engine, write=False)
+
+
+def write(
+    svc: Services,
+    actor: Actor,
+    key: str | None,
+    request: Any,
+    use_case: Callable[[Connection, datetime], BaseModel],
+    status: int = 200,
+) -> JSONResponse:
+    """Run a write use case once (idempotently) and answer with its model and ETag."""
+    now = svc.clock()
+
+    def run(conn: Connection) -> tuple[int, dict[str, Any]]:
+        return status, use_case(conn, now).model_dump(mode="json")
+
+    code, body = perform_write(svc.engine, actor, key, request, run, now)
+    headers = {"ETag": f'"{body["version"]}"'} if "version" in body else {}
+    return JSONResponse(body, status_code=code, headers=headers)
+
+
+def with_etag(model: BaseModel) -> JSONResponse:
+    body = model.model_dump(mode="json")
+    return JSONResponse(body, headers={"ETag": f'"{body["version"]}"'})

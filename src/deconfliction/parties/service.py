@@ -1,0 +1,121 @@
+"""Parties, officers and their tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, insert, select
+
+from deconfliction.errors import Conflict, Forbidden, NotFound, Unauthorized
+from deconfliction.parties.models import Actor, AreaConfig, MinimaConfig, OfficerOut, PartyOut
+from deconfliction.store import tables as t
+
+TOKEN_LIFETIME = timedelta(days=90)
+
+
+def token_hash(token: str) -> str:
+    # Tokens carry 256 random bits, so a plain SHA-256 is enough to make a stolen table useless.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def init_area(conn: Connection, config: AreaConfig, now: datetime) -> dict[str, str]:
+    """Create the area's settings, parties and officers; return one fresh token per officer."""
+    if conn.execute(select(t.parties.c.code).limit(1)).first() is not None:
+        raise Conflict("the database already holds parties; use a new database file or URL")
+    conn.execute(
+        insert(t.settings),
+        [
+            {"key": "area", "value": config.area},
+            {"key": "minima", "value": config.minima.model_dump()},
+        ],
+    )
+    tokens: dict[str, str] = {}
+    for party in config.party:
+        conn.execute(
+            insert(t.parties).values(
+                code=party.code,
+                name=party.name,
+                language=party.language,
+                kind=party.kind,
+                created_at=now,
+            )
+        )
+        for officer in party.officer:
+            conn.execute(
+                insert(t.officers).values(
+                    id=officer.id,
+                    party=party.code,
+                    name=officer.name,
+                    role=officer.role,
+                    created_at=now,
+                )
+            )
+            tokens[officer.id] = issue_token(conn, officer.id, now)
+    return tokens
+
+
+def issue_token(
+    conn: Connection, officer: str, now: datetime, lifetime: timedelta = TOKEN_LIFETIME
+) -> str:
+    if conn.execute(select(t.officers.c.id).where(t.officers.c.id == officer)).first() is None:
+        raise NotFound(f"unknown officer {officer}")
+    token = "dcf_" + secrets.token_urlsafe(32)
+    conn.execute(
+        insert(t.tokens).values(
+            hash=token_hash(token),
+            officer=officer,
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+    )
+    return token
+
+
+def authenticate(conn: Connection, token: str, now: datetime) -> Actor:
+    # The lookup is by hash, so the comparison never touches the secret itself.
+    row = conn.execute(
+        select(
+            t.tokens.c.expires_at,
+            t.tokens.c.revoked_at,
+            t.officers.c.id,
+            t.officers.c.party,
+            t.officers.c.role,
+            t.parties.c.kind,
+        )
+        .join(t.officers, t.officers.c.id == t.tokens.c.officer)
+        .join(t.parties, t.parties.c.code == t.officers.c.party)
+        .where(t.tokens.c.hash == token_hash(token))
+    ).first()
+    if row is None:
+        raise Unauthorized("unknown token")
+    if row.revoked_at is not None:
+        raise Unauthorized("token revoked")
+    if row.expires_at <= now:
+        raise Unauthorized(f"token expired at {row.expires_at.isoformat()}")
+    return Actor(officer=row.id, party=row.party, role=row.role, party_kind=row.kind)
+
+
+def require_acting(actor: Actor) -> None:
+    if not actor.acts_for_party:
+        raise Forbidden(f"a {actor.role} cannot act for a party; only officers and commanders can")
+
+
+def list_parties(conn: Connection) -> list[PartyOut]:
+    rows = conn.execute(select(t.parties).order_by(t.parties.c.code)).all()
+    return [PartyOut(code=r.code, name=r.name, language=r.language, kind=r.kind) for r in rows]
+
+
+def party_kinds(conn: Connection) -> dict[str, str]:
+    return {r.code: r.kind for r in conn.execute(select(t.parties.c.code, t.parties.c.kind))}
+
+
+def get_officer(conn: Connection, officer: str) -> OfficerOut:
+    row = conn.execute(select(t.officers).where(t.officers.c.id == officer)).one()
+    return OfficerOut(id=row.id, party=row.party, name=row.name, role=row.role)
+
+
+def area_minima(conn: Connection) -> MinimaConfig:
+    value = conn.execute(select(t.settings.c.value).where(t.settings.c.key == "minima")).scalar()
+    return MinimaConfig.model_validate(value) if value is not None else MinimaConfig()

@@ -1,0 +1,72 @@
+"""Load the Syria scenario into a database: parties, zones, and the next 24 hours of activity.
+
+The day starts at the next full hour, so every notification is in the future when it is made,
+as a real one would be; the duty officer of each party files its party's part.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+
+from deconfliction.activities import service as activities
+from deconfliction.activities.models import ActivityIn
+from deconfliction.parties.models import Actor, AreaConfig
+from deconfliction.parties.service import authenticate, init_area
+from deconfliction.sim import syria
+from deconfliction.store.db import transaction
+from deconfliction.zones import service as zones
+from deconfliction.zones.models import ZoneIn
+
+
+@dataclass
+class DemoSummary:
+    area: str
+    day_start: datetime
+    tokens: dict[str, tuple[str, str, str]] = field(
+        default_factory=dict
+    )  # officer: party, role, token
+    zones: Counter[tuple[str, str]] = field(default_factory=Counter)
+    activities: Counter[str] = field(default_factory=Counter)
+    late: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        lines = [f"{self.area}: the day from {self.day_start:%Y-%m-%d %H:%M}Z", "", "Zones:"]
+        lines += [f"  {owner} {rule}: {n}" for (owner, rule), n in sorted(self.zones.items())]
+        lines += ["", "Activities notified:"]
+        lines += [f"  {party}: {n}" for party, n in sorted(self.activities.items())]
+        lines += ["", f"Late notifications into notify zones: {len(self.late)}"]
+        lines += [f"  {title}" for title in self.late]
+        lines += ["", "Tokens (log in with one; shown once):"]
+        lines += [
+            f"  {officer:<14} {party:<6} {role:<10} {token}"
+            for officer, (party, role, token) in self.tokens.items()
+        ]
+        return "\n".join(lines)
+
+
+def load_demo(engine: Engine, now: datetime) -> DemoSummary:
+    day_start = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    config = AreaConfig.model_validate(tomllib.loads(syria.parties_config_text()))
+    summary = DemoSummary(area=config.area, day_start=day_start)
+    with transaction(engine, write=True) as conn:
+        tokens = init_area(conn, config, now)
+        actors: dict[str, Actor] = {}
+        for officer, token in tokens.items():
+            actor = authenticate(conn, token, now)
+            summary.tokens[officer] = (actor.party, actor.role, token)
+            if actor.role == "officer":
+                actors.setdefault(actor.party, actor)
+        for owner, body in syria.zones(day_start):
+            zone = zones.declare(conn, actors[owner], ZoneIn.model_validate(body), now)
+            summary.zones[(zone.owner, zone.rule)] += 1
+        for party, body in syria.day(day_start):
+            activity = activities.notify(conn, actors[party], ActivityIn.model_validate(body), now)
+            summary.activities[party] += 1
+            if activity.late:
+                summary.late.append(f"{party} {activity.title}")
+    return summary

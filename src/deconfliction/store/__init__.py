@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy tables, engines and Alembic migrations (SQLite or PostgreSQL)."""

@@ -1,0 +1,161 @@
+"""The schema. Alembic migrations in `migrations/versions` create exactly these tables."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
+
+from deconfliction.store.types import UTCDateTime
+
+metadata = MetaData()
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", JSON, nullable=False),
+)
+
+parties = Table(
+    "parties",
+    metadata,
+    Column("code", String(16), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("language", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+officers = Table(
+    "officers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("party", String(16), ForeignKey("parties.code"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    # SHA-256 of the token: the token itself is shown once and never stored.
+    Column("hash", String(64), primary_key=True),
+    Column("officer", String(64), ForeignKey("officers.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("party", String(16), nullable=False),
+    Column("officer", String(64), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+)
+Index("ix_events_party", events.c.party, events.c.id)
+
+idempotency = Table(
+    "idempotency",
+    metadata,
+    Column("officer", String(64), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+zones = Table(
+    "zones",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("owner", String(16), ForeignKey("parties.code"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("rule", String(16), nullable=False),
+    Column("lead_time_s", Integer),
+    Column("geometry", JSON, nullable=False),
+    Column("lower_m", Float, nullable=False),
+    Column("upper_m", Float, nullable=False),
+    Column("altitude_ref", String(8), nullable=False),
+    Column("valid_from", UTCDateTime, nullable=False),
+    Column("valid_to", UTCDateTime),
+    Column("status", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("withdrawn_at", UTCDateTime),
+)
+
+zone_parties = Table(
+    "zone_parties",
+    metadata,
+    Column("zone_id", Integer, ForeignKey("zones.id"), primary_key=True),
+    Column("party", String(16), ForeignKey("parties.code"), primary_key=True),
+    Column("consented_at", UTCDateTime),
+    Column("consented_by", String(64)),
+)
+
+activities = Table(
+    "activities",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("party", String(16), ForeignKey("parties.code"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("callsign", String(64)),
+    Column("state", String(16), nullable=False),
+    # version: the resource's (ETag; cancel bumps it); plan_version: the current volumes' version.
+    Column("version", Integer, nullable=False),
+    Column("plan_version", Integer, nullable=False),
+    Column("start", UTCDateTime, nullable=False),
+    Column("end", UTCDateTime, nullable=False),
+    Column("late", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_activities_party", activities.c.party)
+
+activity_versions = Table(
+    "activity_versions",
+    metadata,
+    Column("activity_id", Integer, ForeignKey("activities.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("volumes", JSON, nullable=False),
+    Column("route", JSON),
+    Column("late_zones", JSON, nullable=False),
+    Column("author", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+activity_recipients = Table(
+    "activity_recipients",
+    metadata,
+    Column("activity_id", Integer, ForeignKey("activities.id"), primary_key=True),
+    Column("party", String(16), ForeignKey("parties.code"), primary_key=True),
+)
+Index("ix_activity_recipients_party", activity_recipients.c.party)
+
+activity_acks = Table(
+    "activity_acks",
+    metadata,
+    Column("activity_id", Integer, ForeignKey("activities.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("party", String(16), ForeignKey("parties.code"), primary_key=True),
+    Column("officer", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,60 @@
+"""An API client per test, on the parametrised engine, with the officers' tokens at hand."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from deconfliction.api import create_app
+from deconfliction.store import tables as t
+from tests.conftest import FakeClock
+
+
+class Api:
+    """Calls the API as one officer or another: `api.as_("tr-duty").post(...)`."""
+
+    def __init__(self, client: TestClient, tokens: dict[str, str], engine: Engine) -> None:
+        self.client = client
+        self.tokens = tokens
+        self.engine = engine
+
+    def as_(self, officer: str) -> OfficerClient:
+        return OfficerClient(self.client, self.tokens[officer])
+
+    def event_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.events)).scalar_one())
+
+
+class OfficerClient:
+    def __init__(self, client: TestClient, token: str) -> None:
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def request(
+        self, method: str, url: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        response: httpx.Response = self.client.request(
+            method, url, headers={**self.headers, **(headers or {})}, **kwargs
+        )
+        return response
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PUT", url, **kwargs)
+
+
+@pytest.fixture
+def api(engine: Engine, clock: FakeClock, tokens: dict[str, str]) -> Iterator[Api]:
+    with TestClient(create_app(engine, clock)) as client:
+        yield Api(client, tokens, engine)
