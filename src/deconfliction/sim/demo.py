@@ -33,6 +33,7 @@ class DemoSummary:
     zones: Counter[tuple[str, str]] = field(default_factory=Counter)
     activities: Counter[str] = field(default_factory=Counter)
     late: list[str] = field(default_factory=list)
+    conflicts: list[tuple[str, str, str]] = field(default_factory=list)  # severity, a, b
 
     def render(self) -> str:
         lines = [f"{self.area}: the day from {self.day_start:%Y-%m-%d %H:%M}Z", "", "Zones:"]
@@ -41,6 +42,8 @@ class DemoSummary:
         lines += [f"  {party}: {n}" for party, n in sorted(self.activities.items())]
         lines += ["", f"Late notifications into notify zones: {len(self.late)}"]
         lines += [f"  {title}" for title in self.late]
+        lines += ["", f"Conflicts detected: {len(self.conflicts)}"]
+        lines += [f"  {severity:<8} {a}  x  {b}" for severity, a, b in self.conflicts]
         lines += ["", "Tokens (log in with one; shown once):"]
         lines += [
             f"  {officer:<14} {party:<6} {role:<10} {token}"
@@ -69,4 +72,8 @@ def load_demo(engine: Engine, now: datetime) -> DemoSummary:
             summary.activities[party] += 1
             if activity.late:
                 summary.late.append(f"{party} {activity.title}")
+            for found in activity.conflicts:
+                summary.conflicts.append(
+                    (found.severity, activity.title, found.b.title or f"{found.b.party} activity")
+                )
     return summary

@@ -1,0 +1,1 @@
+"""Scenario data for demos and tests: the bundled Syria scenario lives in `sim.syria`."""
