@@ -11,8 +11,9 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from deconfliction.activities.routes import router as activities_router
 from deconfliction import geo
+from deconfliction.activities.routes import router as activities_router
+from deconfliction.conflicts.routes import router as conflicts_router
 from deconfliction.errors import Invalid, Problem, TooLarge
 from deconfliction.events.routes import router as events_router
 from deconfliction.http import Clock, Services, utc_now
@@ -119,7 +120,13 @@ def create_app(engine: Engine, clock: Clock = utc_now) -> FastAPI:
             media_type=PROBLEM_JSON,
         )
 
-    for router in (parties_router, zones_router, activities_router, events_router):
+    for router in (
+        parties_router,
+        zones_router,
+        activities_router,
+        conflicts_router,
+        events_router,
+    ):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     return app

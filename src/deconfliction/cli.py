@@ -23,6 +23,8 @@ from sqlalchemy.engine import make_url
 from deconfliction import geo
 from deconfliction.activities import service as activities
 from deconfliction.activities.models import ActivityIn
+from deconfliction.conflicts import service as conflicts
+from deconfliction.conflicts.models import ProposedConflict, SideOut
 from deconfliction.errors import Problem
 from deconfliction.http import utc_now
 from deconfliction.parties.models import Actor, AreaConfig
@@ -39,7 +41,9 @@ app = typer.Typer(
 zones_app = typer.Typer(help="Declared zones.", no_args_is_help=True)
 activities_app = typer.Typer(help="Notified activities.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens of officers.", no_args_is_help=True)
+conflicts_app = typer.Typer(help="Detected conflicts.", no_args_is_help=True)
 app.add_typer(zones_app, name="zones")
+app.add_typer(conflicts_app, name="conflicts")
 app.add_typer(activities_app, name="activities")
 app.add_typer(tokens_app, name="tokens")
 
@@ -261,6 +265,63 @@ def activities_cancel(activity_id: int, db: DbOption = None, token: TokenOption 
             return activities.cancel(conn, actor, activity_id, current.version, now)
 
     typer.echo(guarded(run).model_dump_json(indent=2))
+
+
+@app.command()
+def check(
+    file: Path, db: DbOption = None, token: TokenOption = None, as_json: JsonFlag = False
+) -> None:
+    """Check the activity in FILE against the database without filing it (a dry run)."""
+
+    def run() -> list[ProposedConflict]:
+        activity = ActivityIn.model_validate(read_json(file))
+        with acting(db, token, write=False) as (conn, actor):
+            return activities.check(conn, actor, activity, utc_now())
+
+    found = guarded(run)
+    if as_json:
+        typer.echo(
+            json.dumps([f.model_dump(mode="json") for f in found], indent=2, ensure_ascii=False)
+        )
+        return
+    if not found:
+        typer.echo("no conflicts")
+    for f in found:
+        o = f.overlap
+        typer.echo(
+            f"{f.severity}\t{side_label(f.b)}\t"
+            f"volumes {','.join(map(str, f.volumes))}\t{o.lower_m:.0f}-{o.upper_m:.0f} m\t"
+            f"{o.start:%Y-%m-%d %H:%M}-{o.end:%H:%M}Z\t{o.distance_m:.0f} m apart"
+        )
+
+
+def side_label(side: SideOut) -> str:
+    what = f"zone {side.zone}" if side.zone is not None else f"activity {side.activity}"
+    return f"{side.party} {what}" + (f" {side.title}" if side.title else "")
+
+
+@conflicts_app.command("list")
+def conflicts_list(
+    db: DbOption = None,
+    token: TokenOption = None,
+    as_json: JsonFlag = False,
+    state: str | None = None,
+) -> None:
+    """List the conflicts this officer's party may see."""
+
+    def run() -> list[BaseModel]:
+        with acting(db, token, write=False) as (conn, actor):
+            return list(conflicts.list_conflicts(conn, actor, state=state))
+
+    emit(
+        guarded(run),
+        as_json,
+        lambda c: (
+            f"{c.id}\t{c.state}\t{c.severity}\t{c.a.party} activity {c.a.activity}\t"
+            f"{side_label(c.b)}"
+            f"\t{c.overlap.start:%Y-%m-%d %H:%M}-{c.overlap.end:%H:%M}Z"
+        ),
+    )
 
 
 def main() -> None:

@@ -89,7 +89,7 @@ def write(
         return status, use_case(conn, now).model_dump(mode="json")
 
     code, body = perform_write(svc.engine, actor, key, request, run, now)
-    headers = {"ETag": f'"{body["version"]}"'} if "version" in body else {}
+    headers = {"ETag": f'"{body["version"]}"'} if "version" in body else None
     return JSONResponse(body, status_code=code, headers=headers)
 
 

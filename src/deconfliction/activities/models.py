@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from deconfliction import geo
+from deconfliction.conflicts.models import ConflictOut
 from deconfliction.parties.models import check_party_codes
 from deconfliction.volumes import MAX_VOLUMES, AltitudeIn, VolumeIn
 
@@ -96,3 +97,9 @@ class ActivityVersionOut(BaseModel):
     volumes: list[dict[str, Any]]
     route: dict[str, Any] | None
     late_zones: list[int]
+
+
+class FiledOut(ActivityOut):
+    """The answer to notify and amend: the activity and the conflicts this filing created."""
+
+    conflicts: list[ConflictOut]

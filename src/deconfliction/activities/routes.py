@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from deconfliction.activities import service
-from deconfliction.activities.models import ActivityIn, ActivityOut, ActivityVersionOut
+from deconfliction.activities.models import ActivityIn, ActivityOut, ActivityVersionOut, FiledOut
+from deconfliction.conflicts.models import ProposedConflict
 from deconfliction.http import (
     ActorDep,
     ExpectedVersion,
@@ -24,7 +25,7 @@ from deconfliction.volumes import feature, feature_collection
 router = APIRouter(prefix="/v1/activities", tags=["activities"])
 
 
-@router.post("", status_code=201, response_model=ActivityOut)
+@router.post("", status_code=201, response_model=FiledOut)
 def notify(
     activity: ActivityIn, svc: ServicesDep, actor: ActorDep, key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -36,6 +37,13 @@ def notify(
         lambda conn, now: service.notify(conn, actor, activity, now),
         status=201,
     )
+
+
+@router.post("/check", response_model=list[ProposedConflict])
+def check(activity: ActivityIn, svc: ServicesDep, actor: ActorDep) -> list[ProposedConflict]:
+    """A dry run: the conflicts this plan would create, nothing stored."""
+    with read(svc) as conn:
+        return service.check(conn, actor, activity, svc.clock())
 
 
 @router.get("", response_model=list[ActivityOut])
@@ -93,7 +101,7 @@ def versions(activity_id: int, svc: ServicesDep, actor: ActorDep) -> list[Activi
         return service.versions(conn, actor, activity_id)
 
 
-@router.put("/{activity_id}", response_model=ActivityOut)
+@router.put("/{activity_id}", response_model=FiledOut)
 def amend(
     activity_id: int,
     activity: ActivityIn,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, exists, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, insert, select, update
 
 from deconfliction import geo
 from deconfliction.activities.models import (
@@ -18,25 +18,42 @@ from deconfliction.activities.models import (
     ActivityIn,
     ActivityOut,
     ActivityVersionOut,
+    FiledOut,
 )
-from deconfliction.detect.strategic import SeparationMinima, conflict
+from deconfliction.activities.visibility import readable
+from deconfliction.conflicts import service as conflicts
+from deconfliction.conflicts.detection import (
+    CellIndex,
+    Finding,
+    find_conflicts,
+    index_volumes,
+    lock_cells,
+    policy_for,
+    retire_volumes,
+)
+from deconfliction.conflicts.models import ProposedConflict
 from deconfliction.errors import Conflict, Forbidden, Invalid, NotFound
 from deconfliction.events.service import record
 from deconfliction.parties.models import Actor
-from deconfliction.parties.service import party_kinds, require_acting
+from deconfliction.parties.service import area_minima, party_kinds, require_acting
 from deconfliction.store import tables as t
-from deconfliction.volumes import iso, volume_from_json, volume_json
-from deconfliction.zones.service import list_zones, zone_volume
+from deconfliction.volumes import iso, volume_json
+from deconfliction.zones.service import list_zones
 
-# Entering a zone at all is what matters for lead times: no separation margin.
-TOUCH = SeparationMinima(horizontal_m=0.0, vertical_m=0.0, time_buffer_s=0.0)
+SQL_INDEX = CellIndex()
 
 
-def notify(conn: Connection, actor: Actor, activity: ActivityIn, now: datetime) -> ActivityOut:
+def notify(
+    conn: Connection,
+    actor: Actor,
+    activity: ActivityIn,
+    now: datetime,
+    index: CellIndex = SQL_INDEX,
+) -> FiledOut:
     require_acting(actor)
     volumes = _future_volumes(activity, now)
     recipients = _recipients(conn, actor, activity.notified_to)
-    late_zones = _late_zones(conn, actor, volumes, now)
+    findings, late_zones = _detect(conn, actor, volumes, now, index)
     activity_id = conn.execute(
         insert(t.activities).values(
             party=actor.party,
@@ -55,10 +72,6 @@ def notify(conn: Connection, actor: Actor, activity: ActivityIn, now: datetime) 
     ).inserted_primary_key
     assert activity_id is not None
     aid = int(activity_id[0])
-    _insert_version(conn, actor, aid, 1, activity, volumes, late_zones, now)
-    conn.execute(
-        insert(t.activity_recipients), [{"activity_id": aid, "party": code} for code in recipients]
-    )
     record(
         conn,
         actor,
@@ -67,7 +80,7 @@ def notify(conn: Connection, actor: Actor, activity: ActivityIn, now: datetime) 
         activity.model_dump(mode="json", exclude_none=True),
         now,
     )
-    return get(conn, actor, aid, now)
+    return _file_plan(conn, actor, aid, 1, activity, volumes, recipients, findings, late_zones, now)
 
 
 def amend(
@@ -77,12 +90,15 @@ def amend(
     activity: ActivityIn,
     expected_version: int,
     now: datetime,
-) -> ActivityOut:
+    index: CellIndex = SQL_INDEX,
+) -> FiledOut:
     row = _own_open_activity(conn, actor, activity_id, expected_version)
     volumes = _future_volumes(activity, now)
     recipients = _recipients(conn, actor, activity.notified_to)
-    late_zones = _late_zones(conn, actor, volumes, now)
     version = row.version + 1
+    retire_volumes(conn, activity_id)
+    conflicts.resolve_for_activity(conn, actor, activity_id, "amended", now)
+    findings, late_zones = _detect(conn, actor, volumes, now, index)
     conn.execute(
         update(t.activities)
         .where(t.activities.c.id == activity_id)
@@ -99,13 +115,8 @@ def amend(
             updated_at=now,
         )
     )
-    _insert_version(conn, actor, activity_id, version, activity, volumes, late_zones, now)
     conn.execute(
         t.activity_recipients.delete().where(t.activity_recipients.c.activity_id == activity_id)
-    )
-    conn.execute(
-        insert(t.activity_recipients),
-        [{"activity_id": activity_id, "party": code} for code in recipients],
     )
     record(
         conn,
@@ -115,7 +126,82 @@ def amend(
         {"version": version, **activity.model_dump(mode="json", exclude_none=True)},
         now,
     )
-    return get(conn, actor, activity_id, now)
+    return _file_plan(
+        conn, actor, activity_id, version, activity, volumes, recipients, findings, late_zones, now
+    )
+
+
+def check(
+    conn: Connection,
+    actor: Actor,
+    activity: ActivityIn,
+    now: datetime,
+    index: CellIndex = SQL_INDEX,
+) -> list[ProposedConflict]:
+    """The conflicts a plan would create, without filing it (a dry run)."""
+    volumes = _future_volumes(activity, now)
+    findings, _ = _detect(conn, actor, volumes, now, index)
+    return [
+        ProposedConflict(
+            kind=f.kind,
+            severity=f.severity,
+            b=f.other,
+            overlap=f.overlap(),
+            volumes=sorted(f.volume_indices),
+        )
+        for f in findings
+    ]
+
+
+def _detect(
+    conn: Connection, actor: Actor, volumes: list[geo.Volume4D], now: datetime, index: CellIndex
+) -> tuple[list[Finding], list[int]]:
+    """Conflicts of a plan with other parties' activities and zones, and the late zones."""
+    zones = list_zones(conn, actor)
+    policy = policy_for(area_minima(conn), zones)
+    lock_cells(conn, volumes, policy.reach.horizontal_m)
+    findings = find_conflicts(conn, index, actor.party, volumes, zones, policy, now)
+    notify_zones = {z.id for z in zones if z.rule == "notify"}
+    late = sorted(
+        f.other.zone for f in findings if f.other.zone is not None and f.other.zone in notify_zones
+    )
+    return findings, late
+
+
+def _file_plan(
+    conn: Connection,
+    actor: Actor,
+    activity_id: int,
+    version: int,
+    activity: ActivityIn,
+    volumes: list[geo.Volume4D],
+    recipients: list[str],
+    findings: list[Finding],
+    late_zones: list[int],
+    now: datetime,
+) -> FiledOut:
+    """Store a plan version, its recipients, its index entries and the conflicts it creates."""
+    conn.execute(
+        insert(t.activity_versions).values(
+            activity_id=activity_id,
+            version=version,
+            volumes=[volume_json(v) for v in volumes],
+            route=activity.route.model_dump(mode="json") if activity.route else None,
+            late_zones=late_zones,
+            author=actor.officer,
+            created_at=now,
+        )
+    )
+    conn.execute(
+        insert(t.activity_recipients),
+        [{"activity_id": activity_id, "party": code} for code in recipients],
+    )
+    index_volumes(conn, activity_id, version, actor.party, volumes)
+    created = conflicts.record_findings(conn, actor, activity_id, version, findings, now)
+    return FiledOut(
+        **get(conn, actor, activity_id, now).model_dump(),
+        conflicts=conflicts.list_conflicts(conn, actor, conflict_ids=created),
+    )
 
 
 def cancel(
@@ -127,6 +213,8 @@ def cancel(
         .where(t.activities.c.id == activity_id)
         .values(state="cancelled", version=row.version + 1, updated_at=now)
     )
+    retire_volumes(conn, activity_id)
+    conflicts.resolve_for_activity(conn, actor, activity_id, "cancelled", now)
     record(
         conn, actor, "activity.cancel", f"activity/{activity_id}", {"version": row.version + 1}, now
     )
@@ -205,46 +293,6 @@ def _recipients(conn: Connection, actor: Actor, asked: list[str] | None) -> list
     return sorted(asked)
 
 
-def _late_zones(
-    conn: Connection, actor: Actor, volumes: list[geo.Volume4D], now: datetime
-) -> list[int]:
-    """`notify` zones of other parties entered sooner after now than their lead time."""
-    late: list[int] = []
-    for zone in list_zones(conn, actor):
-        if zone.rule != "notify" or zone.owner == actor.party or zone.lead_time_s is None:
-            continue
-        zone_vol = zone_volume(zone)
-        for volume in volumes:
-            overlap = conflict(volume, zone_vol, TOUCH)
-            if overlap is not None and (overlap.start - now).total_seconds() < zone.lead_time_s:
-                late.append(zone.id)
-                break
-    return late
-
-
-def _insert_version(
-    conn: Connection,
-    actor: Actor,
-    activity_id: int,
-    version: int,
-    activity: ActivityIn,
-    volumes: list[geo.Volume4D],
-    late_zones: list[int],
-    now: datetime,
-) -> None:
-    conn.execute(
-        insert(t.activity_versions).values(
-            activity_id=activity_id,
-            version=version,
-            volumes=[volume_json(v) for v in volumes],
-            route=activity.route.model_dump(mode="json") if activity.route else None,
-            late_zones=late_zones,
-            author=actor.officer,
-            created_at=now,
-        )
-    )
-
-
 def _own_open_activity(
     conn: Connection, actor: Actor, activity_id: int, expected_version: int
 ) -> Row[Any]:
@@ -263,19 +311,9 @@ def _own_open_activity(
     return row
 
 
-def _visibility(actor: Actor) -> Any:
-    shared = exists().where(t.activity_recipients.c.activity_id == t.activities.c.id)
-    if actor.sees_all_shared:
-        return or_(t.activities.c.party == actor.party, shared)
-    return or_(
-        t.activities.c.party == actor.party,
-        shared.where(t.activity_recipients.c.party == actor.party),
-    )
-
-
 def _visible_row(conn: Connection, actor: Actor, activity_id: int) -> Row[Any]:
     row = conn.execute(
-        select(t.activities).where(t.activities.c.id == activity_id, _visibility(actor))
+        select(t.activities).where(t.activities.c.id == activity_id, readable(actor))
     ).first()
     if row is None:
         # The same answer whether it does not exist or is not shared: no probing.
@@ -325,7 +363,7 @@ def list_activities(
                 t.activity_versions.c.version == t.activities.c.plan_version,
             ),
         )
-        .where(_visibility(actor), t.activities.c.id > after)
+        .where(readable(actor), t.activities.c.id > after)
         .order_by(t.activities.c.id)
     )
     if activity_ids is not None:
@@ -379,10 +417,6 @@ def versions(conn: Connection, actor: Actor, activity_id: int) -> list[ActivityV
         )
         for r in rows
     ]
-
-
-def stored_volumes(row_volumes: list[dict[str, Any]]) -> list[geo.Volume4D]:
-    return [volume_from_json(v) for v in row_volumes]
 
 
 def _state(row: Row[Any], now: datetime) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -95,6 +96,8 @@ zones = Table(
     Column("altitude_ref", String(8), nullable=False),
     Column("valid_from", UTCDateTime, nullable=False),
     Column("valid_to", UTCDateTime),
+    # Separation minima that apply inside this zone instead of the area's default (or null).
+    Column("minima", JSON),
     Column("status", String(16), nullable=False),
     Column("version", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
@@ -159,3 +162,70 @@ activity_acks = Table(
     Column("officer", String(64), nullable=False),
     Column("at", UTCDateTime, nullable=False),
 )
+
+# Every notified volume, of every version: the detection index is built from these rows. Old
+# versions' and cancelled activities' volumes stay with active = false.
+volumes = Table(
+    "volumes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("activity_id", Integer, ForeignKey("activities.id"), nullable=False),
+    Column("plan_version", Integer, nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("party", String(16), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("lower_m", Float, nullable=False),
+    Column("upper_m", Float, nullable=False),
+    Column("start", UTCDateTime, nullable=False),
+    Column("end", UTCDateTime, nullable=False),
+    Column("geometry", JSON, nullable=False),
+)
+Index("ix_volumes_activity", volumes.c.activity_id, volumes.c.plan_version)
+
+# The portable cell index: which grid cells each active volume's footprint touches.
+volume_cells = Table(
+    "volume_cells",
+    metadata,
+    Column("cell", BigInteger, primary_key=True),
+    Column("volume_id", Integer, ForeignKey("volumes.id"), primary_key=True),
+)
+Index("ix_volume_cells_volume", volume_cells.c.volume_id)
+
+conflicts = Table(
+    "conflicts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # activities | zone
+    Column("severity", String(16), nullable=False),  # high | medium | advisory
+    Column("state", String(16), nullable=False),
+    Column("activity_a", Integer, ForeignKey("activities.id"), nullable=False),
+    Column("version_a", Integer, nullable=False),
+    Column("party_a", String(16), nullable=False),
+    Column("activity_b", Integer, ForeignKey("activities.id")),
+    Column("version_b", Integer),
+    Column("zone_id", Integer, ForeignKey("zones.id")),
+    Column("party_b", String(16), nullable=False),
+    Column("region", JSON, nullable=False),
+    Column("lower_m", Float, nullable=False),
+    Column("upper_m", Float, nullable=False),
+    Column("start", UTCDateTime, nullable=False),
+    Column("end", UTCDateTime, nullable=False),
+    Column("distance_m", Float, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("resolution", String(32)),
+)
+Index("ix_conflicts_a", conflicts.c.activity_a, conflicts.c.state)
+Index("ix_conflicts_b", conflicts.c.activity_b, conflicts.c.state)
+
+conflict_parties = Table(
+    "conflict_parties",
+    metadata,
+    Column("conflict_id", Integer, ForeignKey("conflicts.id"), primary_key=True),
+    Column("party", String(16), ForeignKey("parties.code"), primary_key=True),
+    Column("acknowledged_at", UTCDateTime),
+    Column("acknowledged_by", String(64)),
+    Column("accepted_at", UTCDateTime),
+    Column("accepted_by", String(64)),
+)
+Index("ix_conflict_parties_party", conflict_parties.c.party)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from deconfliction.parties.models import check_party_codes
+from deconfliction.parties.models import MinimaConfig, check_party_codes
 from deconfliction.volumes import AltitudeIn, FootprintIn
 
 Rule = Literal["no_entry", "notify", "caution"]
@@ -23,6 +23,8 @@ class ZoneIn(FootprintIn):
     valid_from: AwareDatetime
     valid_to: AwareDatetime | None = None
     agreed_with: list[str] = Field(default_factory=list, max_length=32)
+    # Separation minima inside this zone, instead of the area's default.
+    minima: MinimaConfig | None = None
 
     @model_validator(mode="after")
     def consistent(self) -> ZoneIn:
@@ -52,6 +54,7 @@ class ZoneOut(BaseModel):
     altitude: dict[str, Any]
     valid_from: datetime
     valid_to: datetime | None
+    minima: MinimaConfig | None
     status: ZoneStatus
     version: int
     parties: list[ConsentOut]

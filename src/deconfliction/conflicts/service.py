@@ -1,0 +1,365 @@
+"""Conflict use cases: record what detection found, list, get, acknowledge, accept, resolve.
+
+States: open -> acknowledged (once every party involved acknowledged) -> resolved (an activity was
+amended or cancelled; detection re-runs on the new plan) or accepted (every party involved
+accepts the risk, on record). Involved parties and the mediator read a conflict; an observer reads
+it when every activity in it was notified to the observer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, exists, insert, or_, select, update
+
+from deconfliction.activities.visibility import readable_ids
+from deconfliction.conflicts.detection import Finding
+from deconfliction.conflicts.models import ConflictOut, OverlapOut, PartyStanceOut, SideOut
+from deconfliction.errors import Conflict, Forbidden, NotFound
+from deconfliction.events.service import record
+from deconfliction.parties.models import Actor
+from deconfliction.parties.service import require_acting
+from deconfliction.store import tables as t
+
+OPEN_STATES = ("open", "acknowledged")
+
+
+def record_findings(
+    conn: Connection,
+    actor: Actor,
+    activity_id: int,
+    version: int,
+    findings: list[Finding],
+    now: datetime,
+) -> list[int]:
+    ids: list[int] = []
+    for finding in findings:
+        overlap = finding.overlap()
+        conflict_id = conn.execute(
+            insert(t.conflicts).values(
+                kind=finding.kind,
+                severity=finding.severity,
+                state="open",
+                activity_a=activity_id,
+                version_a=version,
+                party_a=actor.party,
+                activity_b=finding.other.activity,
+                version_b=finding.other.version,
+                zone_id=finding.other.zone,
+                party_b=finding.other.party,
+                region=overlap.region,
+                lower_m=overlap.lower_m,
+                upper_m=overlap.upper_m,
+                start=overlap.start,
+                end=overlap.end,
+                distance_m=overlap.distance_m,
+                created_at=now,
+                updated_at=now,
+            )
+        ).inserted_primary_key
+        assert conflict_id is not None
+        cid = int(conflict_id[0])
+        conn.execute(
+            insert(t.conflict_parties),
+            [
+                {
+                    "conflict_id": cid,
+                    "party": p,
+                    "acknowledged_at": None,
+                    "acknowledged_by": None,
+                    "accepted_at": None,
+                    "accepted_by": None,
+                }
+                for p in sorted({actor.party, finding.other.party})
+            ],
+        )
+        record(
+            conn,
+            actor,
+            "conflict.detect",
+            f"conflict/{cid}",
+            {
+                "conflict": cid,
+                "kind": finding.kind,
+                "severity": finding.severity,
+                "activity": activity_id,
+                "version": version,
+                "other": finding.other.model_dump(exclude_none=True),
+                "overlap": overlap.model_dump(mode="json"),
+            },
+            now,
+        )
+        ids.append(cid)
+    return ids
+
+
+def resolve_for_activity(
+    conn: Connection, actor: Actor, activity_id: int, resolution: str, now: datetime
+) -> None:
+    """The plan changed: its open conflicts are resolved (detection runs again on the new one)."""
+    rows = (
+        conn.execute(
+            select(t.conflicts.c.id).where(
+                or_(
+                    t.conflicts.c.activity_a == activity_id, t.conflicts.c.activity_b == activity_id
+                ),
+                t.conflicts.c.state.in_(OPEN_STATES),
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not rows:
+        return
+    conn.execute(
+        update(t.conflicts)
+        .where(t.conflicts.c.id.in_(rows))
+        .values(state="resolved", resolution=resolution, updated_at=now)
+    )
+    for cid in rows:
+        record(
+            conn,
+            actor,
+            "conflict.resolve",
+            f"conflict/{cid}",
+            {"conflict": cid, "resolution": resolution},
+            now,
+        )
+
+
+def acknowledge(conn: Connection, actor: Actor, conflict_id: int, now: datetime) -> ConflictOut:
+    stance = _own_stance(conn, actor, conflict_id)
+    if stance.acknowledged_at is not None:
+        raise Conflict(f"{actor.party} already acknowledged conflict {conflict_id}")
+    _set_stance(conn, actor, conflict_id, acknowledged_at=now, acknowledged_by=actor.officer)
+    if _all_parties(conn, conflict_id, t.conflict_parties.c.acknowledged_at):
+        _move(conn, conflict_id, "acknowledged", now, only_from="open")
+    record(
+        conn,
+        actor,
+        "conflict.acknowledge",
+        f"conflict/{conflict_id}",
+        {"conflict": conflict_id},
+        now,
+    )
+    return get(conn, actor, conflict_id)
+
+
+def accept(conn: Connection, actor: Actor, conflict_id: int, now: datetime) -> ConflictOut:
+    stance = _own_stance(conn, actor, conflict_id)
+    if stance.accepted_at is not None:
+        raise Conflict(f"{actor.party} already accepted conflict {conflict_id}")
+    _set_stance(conn, actor, conflict_id, accepted_at=now, accepted_by=actor.officer)
+    if _all_parties(conn, conflict_id, t.conflict_parties.c.accepted_at):
+        _move(conn, conflict_id, "accepted", now)
+    record(
+        conn, actor, "conflict.accept", f"conflict/{conflict_id}", {"conflict": conflict_id}, now
+    )
+    return get(conn, actor, conflict_id)
+
+
+def _own_stance(conn: Connection, actor: Actor, conflict_id: int) -> Row[Any]:
+    require_acting(actor)
+    row = _visible_row(conn, actor, conflict_id)
+    if row.state not in OPEN_STATES:
+        raise Conflict(f"conflict {conflict_id} is {row.state}")
+    stance = conn.execute(
+        select(t.conflict_parties).where(
+            t.conflict_parties.c.conflict_id == conflict_id,
+            t.conflict_parties.c.party == actor.party,
+        )
+    ).first()
+    if stance is None:
+        raise Forbidden(f"{actor.party} is not a party to conflict {conflict_id}")
+    return stance
+
+
+def _set_stance(conn: Connection, actor: Actor, conflict_id: int, **values: Any) -> None:
+    conn.execute(
+        update(t.conflict_parties)
+        .where(
+            t.conflict_parties.c.conflict_id == conflict_id,
+            t.conflict_parties.c.party == actor.party,
+        )
+        .values(**values)
+    )
+
+
+def _all_parties(conn: Connection, conflict_id: int, column: Any) -> bool:
+    missing = conn.execute(
+        select(t.conflict_parties.c.party).where(
+            t.conflict_parties.c.conflict_id == conflict_id, column.is_(None)
+        )
+    ).first()
+    return missing is None
+
+
+def _move(
+    conn: Connection, conflict_id: int, state: str, now: datetime, only_from: str | None = None
+) -> None:
+    query = update(t.conflicts).where(t.conflicts.c.id == conflict_id)
+    if only_from is not None:
+        query = query.where(t.conflicts.c.state == only_from)
+    conn.execute(query.values(state=state, updated_at=now))
+
+
+def _visibility(actor: Actor) -> Any:
+    if actor.sees_all_shared:
+        return t.conflicts.c.id.is_not(None)
+    involved = exists().where(
+        and_(
+            t.conflict_parties.c.conflict_id == t.conflicts.c.id,
+            t.conflict_parties.c.party == actor.party,
+        )
+    )
+
+    def notified(activity: Any) -> Any:
+        return exists().where(
+            and_(
+                t.activity_recipients.c.activity_id == activity,
+                t.activity_recipients.c.party == actor.party,
+            )
+        )
+
+    shared_with_me = and_(
+        notified(t.conflicts.c.activity_a),
+        or_(t.conflicts.c.activity_b.is_(None), notified(t.conflicts.c.activity_b)),
+    )
+    return or_(involved, shared_with_me)
+
+
+def _visible_row(conn: Connection, actor: Actor, conflict_id: int) -> Row[Any]:
+    row = conn.execute(
+        select(t.conflicts).where(t.conflicts.c.id == conflict_id, _visibility(actor))
+    ).first()
+    if row is None:
+        raise NotFound(f"no conflict {conflict_id} visible to {actor.party}")
+    return row
+
+
+def get(conn: Connection, actor: Actor, conflict_id: int) -> ConflictOut:
+    _visible_row(conn, actor, conflict_id)
+    return list_conflicts(conn, actor, conflict_ids=[conflict_id])[0]
+
+
+def list_conflicts(
+    conn: Connection,
+    actor: Actor,
+    *,
+    conflict_ids: list[int] | None = None,
+    state: str | None = None,
+    party: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    activity: int | None = None,
+    limit: int = 1000,
+    after: int = 0,
+) -> list[ConflictOut]:
+    query = (
+        select(t.conflicts)
+        .where(_visibility(actor), t.conflicts.c.id > after)
+        .order_by(t.conflicts.c.id)
+        .limit(limit)
+    )
+    if conflict_ids is not None:
+        query = query.where(t.conflicts.c.id.in_(conflict_ids))
+    if state is not None:
+        query = query.where(t.conflicts.c.state == state)
+    if party is not None:
+        query = query.where(or_(t.conflicts.c.party_a == party, t.conflicts.c.party_b == party))
+    if activity is not None:
+        query = query.where(
+            or_(t.conflicts.c.activity_a == activity, t.conflicts.c.activity_b == activity)
+        )
+    if start is not None:
+        query = query.where(t.conflicts.c.end > start)
+    if end is not None:
+        query = query.where(t.conflicts.c.start < end)
+    rows = conn.execute(query).all()
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    stances: dict[int, list[PartyStanceOut]] = {}
+    for s in conn.execute(
+        select(t.conflict_parties)
+        .where(t.conflict_parties.c.conflict_id.in_(ids))
+        .order_by(t.conflict_parties.c.party)
+    ):
+        stances.setdefault(s.conflict_id, []).append(
+            PartyStanceOut(
+                party=s.party,
+                acknowledged_at=s.acknowledged_at,
+                acknowledged_by=s.acknowledged_by,
+                accepted_at=s.accepted_at,
+                accepted_by=s.accepted_by,
+            )
+        )
+    titles = _readable_titles(conn, actor, rows)
+    return [_out(r, stances.get(r.id, []), titles) for r in rows]
+
+
+def _readable_titles(
+    conn: Connection, actor: Actor, rows: Sequence[Row[Any]]
+) -> dict[tuple[str, int], tuple[str, str]]:
+    """Titles of the activities and zones in these conflicts that the caller may read."""
+    activity_ids = {r.activity_a for r in rows} | {r.activity_b for r in rows if r.activity_b}
+    readable = readable_ids(conn, actor, activity_ids)
+    titles: dict[tuple[str, int], tuple[str, str]] = {}
+    if readable:
+        for a in conn.execute(
+            select(t.activities.c.id, t.activities.c.title, t.activities.c.kind).where(
+                t.activities.c.id.in_(readable)
+            )
+        ):
+            titles[("activity", a.id)] = (a.title, a.kind)
+    zone_ids = {r.zone_id for r in rows if r.zone_id}
+    if zone_ids:
+        for z in conn.execute(
+            select(t.zones.c.id, t.zones.c.name, t.zones.c.rule).where(t.zones.c.id.in_(zone_ids))
+        ):
+            titles[("zone", z.id)] = (z.name, z.rule)
+    return titles
+
+
+def _side(
+    party: str,
+    titles: dict[tuple[str, int], tuple[str, str]],
+    *,
+    activity: int | None = None,
+    version: int | None = None,
+    zone: int | None = None,
+) -> SideOut:
+    key = ("activity", activity) if activity is not None else ("zone", zone or 0)
+    title, kind = titles.get(key, (None, None))
+    return SideOut(
+        party=party, activity=activity, version=version, zone=zone, title=title, kind=kind
+    )
+
+
+def _out(
+    row: Row[Any], stances: list[PartyStanceOut], titles: dict[tuple[str, int], tuple[str, str]]
+) -> ConflictOut:
+    return ConflictOut(
+        id=row.id,
+        kind=row.kind,
+        severity=row.severity,
+        state=row.state,
+        a=_side(row.party_a, titles, activity=row.activity_a, version=row.version_a),
+        b=_side(
+            row.party_b, titles, activity=row.activity_b, version=row.version_b, zone=row.zone_id
+        ),
+        overlap=OverlapOut(
+            region=row.region,
+            lower_m=row.lower_m,
+            upper_m=row.upper_m,
+            start=row.start,
+            end=row.end,
+            distance_m=row.distance_m,
+        ),
+        parties=stances,
+        resolution=row.resolution,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
