@@ -1,0 +1,1 @@
+"""Tests of the ledger core (canonical JSON, Merkle tree, entries, checkpoints, verifier)."""
