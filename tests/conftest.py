@@ -84,6 +84,7 @@ def _truncate(engine: Engine) -> None:
     names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        conn.execute(text("INSERT INTO ledger_state (id, size) VALUES (1, 0)"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -161,4 +162,9 @@ def tokens(engine: Engine, clock: FakeClock) -> dict[str, str]:
     from deconfliction.store.db import transaction
 
     with transaction(engine, write=True) as conn:
-        return init_area(conn, AreaConfig.model_validate(tomllib.loads(AREA_TOML)), clock())
+        return init_area(
+            conn,
+            AreaConfig.model_validate(tomllib.loads(AREA_TOML)),
+            clock(),
+            server_held_keys=True,
+        ).tokens

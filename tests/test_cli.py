@@ -31,14 +31,32 @@ def run(*args: str) -> tuple[int, str, str]:
 def area(engine: Engine, tmp_path: Path) -> dict[str, str]:
     config = tmp_path / "parties.toml"
     config.write_text(AREA_TOML, encoding="utf-8")
-    code, out, err = run("init", "--config", str(config), "--db", url_of(engine))
+    code, out, err = run(
+        "init",
+        "--config",
+        str(config),
+        "--db",
+        url_of(engine),
+        "--keys-dir",
+        str(tmp_path / "keys"),
+    )
     assert code == 0, err
     return dict(line.split("\t") for line in out.splitlines())
 
 
+def key(tmp_path: Path, officer: str) -> str:
+    return str(tmp_path / "keys" / f"{officer}.key")
+
+
 def count_events(engine: Engine) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(t.events)).scalar_one())
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(t.entries)
+                .where(~t.entries.c.kind.startswith("key."))
+            ).scalar_one()
+        )
 
 
 def test_init_prints_one_token_per_officer_and_stores_only_hashes(
@@ -61,7 +79,17 @@ def test_declare_notify_list_cancel(engine: Engine, area: dict[str, str], tmp_pa
     db = url_of(engine)
     zone_file = tmp_path / "zone.json"
     zone_file.write_text(json.dumps(zone("caution")), encoding="utf-8")
-    code, out, err = run("zones", "declare", str(zone_file), "--db", db, "--token", area["il-duty"])
+    code, out, err = run(
+        "zones",
+        "declare",
+        str(zone_file),
+        "--db",
+        db,
+        "--token",
+        area["il-duty"],
+        "--key",
+        key(tmp_path, "il-duty"),
+    )
     assert code == 0, err
     assert json.loads(out)["owner"] == "IL"
     code, out, _ = run("zones", "list", "--db", db, "--token", area["tr-duty"], "--json")
@@ -71,12 +99,34 @@ def test_declare_notify_list_cancel(engine: Engine, area: dict[str, str], tmp_pa
     # The CLI's clock is the real one: a plan far in the future stays valid.
     future = activity(volume(start_h=24 * 365 * 20))
     plan.write_text(json.dumps(future), encoding="utf-8")
-    code, out, err = run("activities", "notify", str(plan), "--db", db, "--token", area["tr-duty"])
+    code, out, err = run(
+        "activities",
+        "notify",
+        str(plan),
+        "--db",
+        db,
+        "--token",
+        area["tr-duty"],
+        "--key",
+        key(tmp_path, "tr-duty"),
+    )
     assert code == 0, err
     aid = json.loads(out)["id"]
     code, out, _ = run("activities", "list", "--db", db, "--token", area["il-duty"])
     assert out.splitlines()[0].startswith(f"{aid}\tTR\tair_patrol\tnotified")
-    code, out, _ = run("activities", "cancel", str(aid), "--db", db, "--token", area["tr-duty"])
+    code, out, _ = run(
+        "activities",
+        "cancel",
+        str(aid),
+        "--version",
+        "1",
+        "--db",
+        db,
+        "--token",
+        area["tr-duty"],
+        "--key",
+        key(tmp_path, "tr-duty"),
+    )
     assert code == 0
     assert json.loads(out)["state"] == "cancelled"
 
@@ -96,7 +146,15 @@ def test_bad_file_is_one_line_and_exit_2(
     plan.write_text(content, encoding="utf-8")
     before = count_events(engine)
     code, _, err = run(
-        "activities", "notify", str(plan), "--db", url_of(engine), "--token", area["tr-duty"]
+        "activities",
+        "notify",
+        str(plan),
+        "--db",
+        url_of(engine),
+        "--token",
+        area["tr-duty"],
+        "--key",
+        key(tmp_path, "tr-duty"),
     )
     assert code == 2
     assert len(err.strip().splitlines()) == 1

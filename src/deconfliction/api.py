@@ -15,9 +15,9 @@ from deconfliction import geo
 from deconfliction.activities.routes import router as activities_router
 from deconfliction.conflicts.routes import router as conflicts_router
 from deconfliction.errors import Invalid, Problem, TooLarge
-from deconfliction.events.routes import router as events_router
 from deconfliction.http import Clock, Services, utc_now
 from deconfliction.parties.routes import router as parties_router
+from deconfliction.record.routes import router as record_router
 from deconfliction.zones.routes import router as zones_router
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -125,7 +125,7 @@ def create_app(engine: Engine, clock: Clock = utc_now) -> FastAPI:
         zones_router,
         activities_router,
         conflicts_router,
-        events_router,
+        record_router,
     ):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)

@@ -8,10 +8,14 @@ exits with code 2; nothing is written.
 
 from __future__ import annotations
 
+import base64
 import json
+import sys
 import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -20,15 +24,28 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 
-from deconfliction import geo
 from deconfliction.activities import service as activities
 from deconfliction.activities.models import ActivityIn
 from deconfliction.conflicts import service as conflicts
 from deconfliction.conflicts.models import ProposedConflict, SideOut
-from deconfliction.errors import Problem
+from deconfliction.errors import Invalid, Problem
 from deconfliction.http import utc_now
+from deconfliction.ledger.checkpoint import NoteVerifier
+from deconfliction.ledger.entry import officer_key_name
+from deconfliction.ledger.errors import LedgerError
+from deconfliction.ledger.signing import (
+    generate_private_key,
+    key_id,
+    public_key_b64,
+    public_key_bytes,
+)
+from deconfliction.ledger.verify import VerifyResult, verify_export
 from deconfliction.parties.models import Actor, AreaConfig
-from deconfliction.parties.service import authenticate, init_area, issue_token
+from deconfliction.parties.service import AreaSetUp, authenticate, init_area, issue_token
+from deconfliction.record import checkpoints, keys, log
+from deconfliction.record.ask import ask_activity
+from deconfliction.record.keys import encode_private, read_private, trust
+from deconfliction.record.service import Statement, say, sign_statement
 from deconfliction.store.db import database_url, make_engine, migrate, transaction
 from deconfliction.zones import service as zones
 from deconfliction.zones.models import ZoneIn
@@ -44,6 +61,14 @@ tokens_app = typer.Typer(help="API tokens of officers.", no_args_is_help=True)
 conflicts_app = typer.Typer(help="Detected conflicts.", no_args_is_help=True)
 app.add_typer(zones_app, name="zones")
 app.add_typer(conflicts_app, name="conflicts")
+ledger_app = typer.Typer(
+    help="The signed record: export, verify offline, ask, checkpoints.", no_args_is_help=True
+)
+keys_app = typer.Typer(
+    help="Officer keys, certified and revoked by a party root key.", no_args_is_help=True
+)
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(keys_app, name="keys")
 app.add_typer(activities_app, name="activities")
 app.add_typer(tokens_app, name="tokens")
 
@@ -57,9 +82,18 @@ TokenOption = Annotated[
     str | None,
     typer.Option("--token", envvar="DECONFLICTION_TOKEN", help="The acting officer's API token."),
 ]
+KeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key",
+        envvar="DECONFLICTION_KEY",
+        help="The officer's private key file: sign the write here (else a server-held key signs).",
+    ),
+]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 def fail(message: str) -> NoReturn:
@@ -81,7 +115,7 @@ def guarded(action: Callable[[], T]) -> T:
             if where
             else str(first["msg"])
         )
-    except (geo.GeoError, OSError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (ValueError, LedgerError, OSError, tomllib.TOMLDecodeError) as exc:
         fail(str(exc))
 
 
@@ -100,6 +134,31 @@ def acting(db: str | None, token: str | None, *, write: bool) -> Iterator[tuple[
         yield conn, authenticate(conn, token, utc_now())
 
 
+def said(
+    db: str | None,
+    token: str | None,
+    key_file: Path | None,
+    statement: Statement,
+    subject: str,
+    use_case: Callable[[Connection, Actor, datetime], M],
+) -> M:
+    """One write as the officer: signed here with `--key`, else by a server-held key."""
+    with acting(db, token, write=True) as (conn, actor):
+        now = utc_now()
+        if key_file is not None:
+            private = read_private(key_file)
+            kid = key_id(
+                officer_key_name(actor.party, actor.officer), public_key_bytes(private)
+            ).hex()
+            signed = sign_statement(statement, actor.party, actor.officer, kid, private, now)
+            statement = replace(statement, signed=signed)
+        made, receipt = say(
+            conn, actor, statement, lambda: use_case(conn, actor, now), subject, now
+        )
+        typer.echo(f"recorded as entry {receipt['index']} ({receipt['leaf_hash']})", err=True)
+        return made
+
+
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -116,18 +175,37 @@ def emit(items: list[BaseModel], as_json: bool, line: Callable[[Any], str]) -> N
 
 @app.command()
 def init(
-    config: Annotated[Path, typer.Option("--config", help="parties.toml")], db: DbOption = None
+    config: Annotated[Path, typer.Option("--config", help="parties.toml")],
+    db: DbOption = None,
+    keys_dir: Annotated[
+        Path,
+        typer.Option(
+            "--keys-dir",
+            help="Where to write the private keys to hand out (party roots, officers).",
+        ),
+    ] = Path("keys"),
+    server_held_keys: Annotated[
+        bool,
+        typer.Option(
+            "--server-held-keys",
+            help="Keep officers' keys on the server, which then signs for "
+            "them (marked in every entry). Convenient, but the host could sign in their name.",
+        ),
+    ] = False,
 ) -> None:
-    """Create the database, the parties and officers; print each officer's token once."""
+    """Create the database, parties, officers and keys; print each officer's token once."""
 
-    def run() -> dict[str, str]:
+    def run() -> AreaSetUp:
         area = AreaConfig.model_validate(tomllib.loads(config.read_text(encoding="utf-8")))
         engine = open_engine(db)
         with transaction(engine, write=True) as conn:
-            return init_area(conn, area, utc_now())
+            return init_area(conn, area, utc_now(), server_held_keys=server_held_keys)
 
-    for officer, token in guarded(run).items():
+    set_up = guarded(run)
+    for officer, token in set_up.tokens.items():
         typer.echo(f"{officer}\t{token}")
+    for path in guarded(lambda: set_up.keys.write(keys_dir)):
+        typer.echo(f"wrote {path}", err=True)
 
 
 @tokens_app.command("issue")
@@ -211,13 +289,22 @@ def zones_list(
 
 
 @zones_app.command("declare")
-def zones_declare(file: Path, db: DbOption = None, token: TokenOption = None) -> None:
+def zones_declare(
+    file: Path, db: DbOption = None, token: TokenOption = None, key: KeyOption = None
+) -> None:
     """Declare the zone in FILE (JSON, see docs/formats.md)."""
 
     def run() -> BaseModel:
-        zone = ZoneIn.model_validate(read_json(file))
-        with acting(db, token, write=True) as (conn, actor):
-            return zones.declare(conn, actor, zone, utc_now())
+        body = read_json(file)
+        zone = ZoneIn.model_validate(body)
+        return said(
+            db,
+            token,
+            key,
+            Statement("zone.declare", body=body),
+            "zone",
+            lambda conn, actor, now: zones.declare(conn, actor, zone, now),
+        )
 
     typer.echo(guarded(run).model_dump_json(indent=2))
 
@@ -243,26 +330,48 @@ def activities_list(
 
 
 @activities_app.command("notify")
-def activities_notify(file: Path, db: DbOption = None, token: TokenOption = None) -> None:
+def activities_notify(
+    file: Path, db: DbOption = None, token: TokenOption = None, key: KeyOption = None
+) -> None:
     """Notify the activity in FILE (JSON, see docs/formats.md)."""
 
     def run() -> BaseModel:
-        activity = ActivityIn.model_validate(read_json(file))
-        with acting(db, token, write=True) as (conn, actor):
-            return activities.notify(conn, actor, activity, utc_now())
+        body = read_json(file)
+        activity = ActivityIn.model_validate(body)
+        return said(
+            db,
+            token,
+            key,
+            Statement("activity.notify", body=body),
+            "activity",
+            lambda conn, actor, now: activities.notify(conn, actor, activity, now),
+        )
 
     typer.echo(guarded(run).model_dump_json(indent=2))
 
 
 @activities_app.command("cancel")
-def activities_cancel(activity_id: int, db: DbOption = None, token: TokenOption = None) -> None:
-    """Cancel one of your party's activities (its current version)."""
+def activities_cancel(
+    activity_id: int,
+    version: Annotated[
+        int,
+        typer.Option("--version", help="The version you cancel (see `activities list --json`)."),
+    ],
+    db: DbOption = None,
+    token: TokenOption = None,
+    key: KeyOption = None,
+) -> None:
+    """Cancel one of your party's activities at the version you saw."""
 
     def run() -> BaseModel:
-        with acting(db, token, write=True) as (conn, actor):
-            now = utc_now()
-            current = activities.get(conn, actor, activity_id, now)
-            return activities.cancel(conn, actor, activity_id, current.version, now)
+        return said(
+            db,
+            token,
+            key,
+            Statement("activity.cancel", target=activity_id, version=version),
+            "activity",
+            lambda conn, actor, now: activities.cancel(conn, actor, activity_id, version, now),
+        )
 
     typer.echo(guarded(run).model_dump_json(indent=2))
 
@@ -322,6 +431,183 @@ def conflicts_list(
             f"\t{c.overlap.start:%Y-%m-%d %H:%M}-{c.overlap.end:%H:%M}Z"
         ),
     )
+
+
+@ledger_app.command("export")
+def ledger_export(db: DbOption = None) -> None:
+    """Write the whole log as JSON Lines (entries and checkpoints) to standard output.
+
+    Signs a checkpoint of the current tree first, so that the export ends on one.
+    """
+
+    def run() -> None:
+        engine = open_engine(db)
+        with transaction(engine, write=True) as conn:
+            log.checkpoint(conn, utc_now())
+        with transaction(engine, write=False) as conn:
+            for record in log.export_records(conn):
+                sys.stdout.write(
+                    json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+                )
+
+    guarded(run)
+
+
+@ledger_app.command("trust")
+def ledger_trust(db: DbOption = None) -> None:
+    """Print the trust anchors (log key, party root keys) as JSON, for `ledger verify`."""
+
+    def run() -> dict[str, Any]:
+        with transaction(open_engine(db), write=False) as conn:
+            return trust(conn)
+
+    typer.echo(json.dumps(guarded(run), indent=2))
+
+
+TrustOption = Annotated[
+    Path,
+    typer.Option(
+        "--trust",
+        help="trust.json: the log key and the "
+        "party root keys you trust (written by `init`, or `ledger trust`).",
+    ),
+]
+
+
+@ledger_app.command("verify")
+def ledger_verify(
+    export: Path,
+    trust_file: TrustOption,
+    remember: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--remember", help="A checkpoint you saw before (a file); the export must contain it."
+        ),
+    ] = None,
+    require: Annotated[
+        list[str] | None,
+        typer.Option("--require", help="A party whose root must have cosigned every checkpoint."),
+    ] = None,
+) -> None:
+    """Check an export offline: every signature, key certificate, the tree against every
+    checkpoint and consistency between them. Exit 1 and name the first bad entry."""
+
+    def run() -> VerifyResult:
+        anchors = json.loads(trust_file.read_text(encoding="utf-8"))
+        roots = {p: base64.b64decode(k) for p, k in anchors["parties"].items()}
+        with export.open("rb") as lines:
+            return verify_export(
+                lines,
+                party_roots=roots,
+                log_key=NoteVerifier.from_vkey(anchors["log"]),
+                cosigners=[NoteVerifier(p, k) for p, k in roots.items()],
+                required_cosigners=require or (),
+                remembered=[p.read_text(encoding="utf-8") for p in remember or ()],
+            )
+
+    result = guarded(run)
+    if result.ok:
+        typer.echo(
+            f"ok: {result.entries} entries, {result.checkpoints} checkpoints, newest of "
+            f"size {result.checkpointed_size} signed by {', '.join(result.signers)}"
+        )
+        return
+    typer.echo(
+        f"BAD: first bad entry {result.first_bad_index} ({result.reason}): {result.detail}",
+        err=True,
+    )
+    raise typer.Exit(1)
+
+
+@ledger_app.command("ask")
+def ledger_ask(
+    export: Path, trust_file: TrustOption, activity: Annotated[int, typer.Option("--activity")]
+) -> None:
+    """To whom an activity was notified, when, and who acknowledged it when, with proofs."""
+
+    def run() -> dict[str, Any]:
+        anchors = json.loads(trust_file.read_text(encoding="utf-8"))
+        roots = {p: base64.b64decode(k) for p, k in anchors["parties"].items()}
+        with export.open("rb") as lines:
+            result = verify_export(
+                lines, party_roots=roots, log_key=NoteVerifier.from_vkey(anchors["log"])
+            )
+        if not result.ok:
+            raise Invalid(
+                f"the export does not verify (entry {result.first_bad_index}: "
+                f"{result.detail}); no answer from it"
+            )
+        with export.open("rb") as lines:
+            return ask_activity((json.loads(line) for line in lines), activity)
+
+    typer.echo(json.dumps(guarded(run), indent=2, ensure_ascii=False))
+
+
+@ledger_app.command("checkpoint")
+def ledger_checkpoint(db: DbOption = None) -> None:
+    """Sign a checkpoint of the current tree (if it grew) and print it."""
+
+    def run() -> str:
+        with transaction(open_engine(db), write=True) as conn:
+            return log.checkpoint(conn, utc_now())
+
+    typer.echo(guarded(run), nl=False)
+
+
+@ledger_app.command("cosign")
+def ledger_cosign(
+    root: Annotated[Path, typer.Option("--root", help="Your party's root key file.")],
+    db: DbOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Cosign the newest checkpoint for your party after checking it extends the last one your
+    party cosigned (a consistency proof)."""
+
+    def run() -> str:
+        signer_key = read_private(root)
+        with acting(db, token, write=True) as (conn, actor):
+            return checkpoints.cosign_latest(conn, actor, signer_key, utc_now())
+
+    typer.echo(guarded(run), nl=False)
+
+
+RootOption = Annotated[Path, typer.Option("--root", help="The party's root key file.")]
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    officer: str, root: RootOption, db: DbOption = None, token: TokenOption = None
+) -> None:
+    """Revoke every valid key of an officer of your party (a signed entry each)."""
+
+    def run() -> list[str]:
+        with acting(db, token, write=True) as (conn, actor):
+            return keys.revoke(conn, actor.party, read_private(root), officer, utc_now())
+
+    typer.echo("revoked " + ", ".join(guarded(run)))
+
+
+@keys_app.command("certify")
+def keys_certify(
+    officer: str, public_key: str, root: RootOption, db: DbOption = None, token: TokenOption = None
+) -> None:
+    """Certify an officer's new public key (base64) with your party's root key."""
+
+    def run() -> str:
+        raw = base64.b64decode(public_key, validate=True)
+        with acting(db, token, write=True) as (conn, actor):
+            return keys.certify(conn, actor.party, read_private(root), officer, raw, utc_now())
+
+    typer.echo(f"certified {guarded(run)}")
+
+
+@keys_app.command("generate")
+def keys_generate(out: Path) -> None:
+    """Make a private key file for yourself and print its public key for certification."""
+    private = generate_private_key()
+    out.write_text(encode_private(private) + "\n", encoding="ascii")
+    out.chmod(0o600)
+    typer.echo(public_key_b64(private))
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """What every router shares: the services on the app, the caller's identity, write helpers.
 
 The caller's party and role come from the bearer token only. Writes go through
-`events.service.perform_write`, which gives every write idempotency and one transaction.
+`record.service.perform_write`, which gives every write idempotency and one transaction.
 """
 
 from __future__ import annotations
@@ -17,9 +17,16 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, Engine
 
 from deconfliction.errors import Invalid, PreconditionRequired, Unauthorized
-from deconfliction.events.service import perform_write
+from deconfliction.ledger.canonical import parse_json
+from deconfliction.ledger.errors import LedgerError
 from deconfliction.parties.models import Actor
 from deconfliction.parties.service import authenticate
+from deconfliction.record.service import (
+    ClientSignature,
+    Statement,
+    perform_write,
+    receipt_header,
+)
 from deconfliction.store.db import transaction
 
 Clock = Callable[[], datetime]
@@ -74,22 +81,52 @@ def read(svc: Services) -> Any:
     return transaction(svc.engine, write=False)
 
 
+async def raw_body(request: Request) -> Any:
+    """The request body as the client sent it: what the officer's statement carries."""
+    raw = await request.body()
+    if not raw:
+        return None
+    try:
+        return parse_json(raw)
+    except (LedgerError, ValueError) as exc:
+        raise Invalid(f"body is not strict JSON: {exc}") from exc
+
+
+def client_signature(
+    header: Annotated[str | None, Header(alias="Deconfliction-Signature")] = None,
+) -> ClientSignature | None:
+    return None if header is None else ClientSignature.parse(header)
+
+
+RawBody = Annotated[Any, Depends(raw_body)]
+SignatureDep = Annotated[ClientSignature | None, Depends(client_signature)]
+
+
 def write(
     svc: Services,
     actor: Actor,
     key: str | None,
-    request: Any,
+    statement: Statement,
     use_case: Callable[[Connection, datetime], BaseModel],
+    subject: str,
     status: int = 200,
 ) -> JSONResponse:
-    """Run a write use case once (idempotently) and answer with its model and ETag."""
+    """Run a write use case once (idempotently) and answer with its model, ETag and receipt.
+
+    `subject` names what the write is about, `activity` for instance: the statement's subject
+    becomes `activity/<id>` of the answer.
+    """
     now = svc.clock()
 
     def run(conn: Connection) -> tuple[int, dict[str, Any]]:
         return status, use_case(conn, now).model_dump(mode="json")
 
-    code, body = perform_write(svc.engine, actor, key, request, run, now)
-    headers = {"ETag": f'"{body["version"]}"'} if "version" in body else None
+    code, body, receipt = perform_write(
+        svc.engine, actor, key, statement, run, lambda b: f"{subject}/{b['id']}", now
+    )
+    headers = {"Deconfliction-Receipt": receipt_header(receipt)}
+    if "version" in body:
+        headers["ETag"] = f'"{body["version"]}"'
     return JSONResponse(body, status_code=code, headers=headers)
 
 

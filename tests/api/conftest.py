@@ -28,7 +28,13 @@ class Api:
 
     def event_count(self) -> int:
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(t.events)).scalar_one())
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(t.entries)
+                    .where(~t.entries.c.kind.startswith("key."))
+                ).scalar_one()
+            )
 
 
 class OfficerClient:

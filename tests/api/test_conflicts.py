@@ -116,8 +116,10 @@ def test_acknowledge_then_accept_by_both(api: Api) -> None:
     accepted = api.as_("il-duty").post(f"{url}/accept").json()
     assert accepted["state"] == "accepted"
     assert api.as_("il-duty").post(f"{url}/accept").status_code == 409
-    kinds = [e["kind"] for e in api.as_("az-med").get("/v1/events", params={"limit": 100}).json()]
+    entries = api.as_("az-med").get("/v1/ledger/entries", params={"limit": 1000}).json()
+    kinds = [e["entry"]["kind"] for e in entries]
     assert kinds.count("conflict.acknowledge") == 2 and kinds.count("conflict.accept") == 2
+    assert kinds.count("conflict.acknowledged") == 2 and kinds.count("conflict.accepted") == 2
 
 
 def test_amend_resolves_and_rechecks(api: Api) -> None:

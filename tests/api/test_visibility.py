@@ -1,4 +1,4 @@
-"""Who reads what: every endpoint that returns activities, zones or events, with every role."""
+"""Who reads what: every endpoint that returns activities, zones or record entries, with every role."""
 
 from __future__ import annotations
 
@@ -60,16 +60,25 @@ def test_mediators_and_observers_do_not_act_for_a_party(api: Api, officer: str) 
     assert api.event_count() == 0
 
 
-def test_events_are_read_by_own_party_and_the_mediator(api: Api) -> None:
-    api.as_("tr-duty").post("/v1/activities", json=activity()).raise_for_status()
+def test_every_role_verifies_every_entry_but_reads_only_shared_payloads(api: Api) -> None:
+    tr = api.as_("tr-duty").post("/v1/activities", json=activity(title="TR sortie"))
     api.as_("il-duty").post("/v1/zones", json=zone()).raise_for_status()
-    kinds = {
-        o: [(e["party"], e["kind"]) for e in api.as_(o).get("/v1/events").json()] for o in OFFICERS
-    }
-    assert kinds["tr-duty"] == kinds["tr-cmd"] == [("TR", "activity.notify")]
-    assert kinds["il-duty"] == [("IL", "zone.declare")]
-    assert kinds["az-med"] == [("TR", "activity.notify"), ("IL", "zone.declare")]
-    assert kinds["un-obs"] == []
+    sizes = set()
+    for officer in OFFICERS:
+        entries = api.as_(officer).get("/v1/ledger/entries", params={"limit": 1000}).json()
+        sizes.add(len(entries))
+        by_kind = {e["entry"]["kind"]: e for e in entries}
+        notify = by_kind["activity.notify"]["entry"]
+        assert len(notify["payload_sha256"]) == 64, officer
+        if officer == "un-obs":  # the TR activity was not notified to UNDOF
+            assert notify["payload"] is None
+            assert by_kind["activity.notified"]["entry"]["payload"] is None
+        else:
+            assert notify["payload"]["body"]["title"] == "TR sortie", officer
+        # Zones are declared to all: everyone reads their statements.
+        assert by_kind["zone.declare"]["entry"]["payload"]["body"]["rule"] == "no_entry"
+    assert len(sizes) == 1  # the same log for everyone
+    assert tr.status_code == 201
 
 
 def test_me_and_parties(api: Api) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
 from typing import Any
 
@@ -11,6 +13,8 @@ from deconfliction.ledger.checkpoint import Checkpoint, NoteSigner, NoteVerifier
 from deconfliction.ledger.entry import (
     KIND_CERTIFY,
     KIND_REVOKE,
+    LOG_AUTHOR,
+    LOG_PARTY,
     Entry,
     EntryFields,
     certify_payload,
@@ -18,9 +22,11 @@ from deconfliction.ledger.entry import (
     revoke_payload,
     root_key_name,
     sign_entry,
+    sign_log_entry,
+    signing_bytes,
 )
 from deconfliction.ledger.merkle import NodeStore, TreeState
-from deconfliction.ledger.signing import generate_private_key, key_id, public_key_bytes
+from deconfliction.ledger.signing import generate_private_key, key_id, public_key_bytes, sign
 
 ORIGIN = "log.deconfliction.example"
 T0 = "2025-04-09T08:00:00Z"
@@ -117,6 +123,27 @@ class LogBuilder:
     def say(self, party: str, officer: str, kind: str, payload: dict[str, Any], **kw: Any) -> Entry:
         return self.append(self.signed(party, officer, kind, payload, **kw))
 
+    def log_fields(
+        self, kind: str, payload: dict[str, Any], *, key: Ed25519PrivateKey | None = None
+    ) -> EntryFields:
+        """A statement of the log itself, with the key id of ``key`` (default the log key)."""
+        key = key or self.log.private_key
+        return EntryFields(
+            kind=kind,
+            party=LOG_PARTY,
+            author=LOG_AUTHOR,
+            payload=payload,
+            client_time=T0,
+            nonce=self.nonce(),
+            key_id=key_id(ORIGIN, public_key_bytes(key)).hex(),
+        )
+
+    def by_log(
+        self, kind: str, payload: dict[str, Any], *, key: Ed25519PrivateKey | None = None
+    ) -> Entry:
+        key = key or self.log.private_key
+        return self.append(sign_log_entry(self.log_fields(kind, payload, key=key), ORIGIN, key))
+
     def checkpoint(self) -> str:
         note = self.checkpoint_note(self.state.size, self.state.root())
         self.records.append({"type": "checkpoint", "note": note})
@@ -158,6 +185,13 @@ class LogBuilder:
                 note = self.checkpoint_note(state.size, state.root(), cosigned=False)
                 out.append(json.dumps({"type": "checkpoint", "note": note}))
         return out
+
+
+def sign_unchecked(fields: EntryFields, key: Ed25519PrivateKey) -> Entry:
+    """Sign without any of the signing helpers' checks, as a cheat would."""
+    signature = base64.b64encode(sign(key, signing_bytes(fields))).decode("ascii")
+    values = {f.name: getattr(fields, f.name) for f in dataclasses.fields(fields)}
+    return Entry(**values, signature=signature)
 
 
 def demo_log() -> LogBuilder:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from typing import Any
 
 import pytest
@@ -13,14 +14,17 @@ from deconfliction.ledger.canonical import canonical_json
 from deconfliction.ledger.entry import (
     KIND_CERTIFY,
     KIND_REVOKE,
+    LOG_PARTY,
     Entry,
     EntryFields,
     KeyRing,
     certify_payload,
     entry_bytes,
     officer_key_name,
+    payload_sha256,
     revoke_payload,
     sign_entry,
+    sign_log_entry,
     signing_bytes,
     verify_entry,
 )
@@ -35,7 +39,7 @@ from deconfliction.ledger.signing import (
     sign_json,
     verify_json,
 )
-from tests.ledger.ledger_support import LogBuilder, demo_log
+from tests.ledger.ledger_support import ORIGIN, LogBuilder, demo_log, sign_unchecked
 
 KEY = generate_private_key()
 KID = key_id(officer_key_name("TR", "tr-duty-1"), public_key_bytes(KEY)).hex()
@@ -66,21 +70,50 @@ def test_sign_and_verify_round_trip() -> None:
 
 def test_every_member_is_signed() -> None:
     entry = sign_entry(_fields(supersedes="ab" * 32), KEY)
-    changes: dict[str, Any] = {
-        "kind": "zone.amend",
-        "party": "IL",
-        "author": "tr-duty-2",
-        "payload": {"rule": "caution", "radius_m": 5000.5},
-        "client_time": "2025-04-09T10:00:01Z",
-        "nonce": "0e" * 16,
-        "key_id": "00000000",
-        "supersedes": None,
-        "server_held_key": True,
-    }
-    for name, value in changes.items():
-        edited = Entry.from_json({**entry.to_json(), name: value})
-        with pytest.raises(LedgerError):
+    other_payload = {"rule": "caution", "radius_m": 5000.5}
+    changes: list[dict[str, Any]] = [
+        {"kind": "zone.amend"},
+        {"party": "IL"},
+        {"author": "tr-duty-2"},
+        {"payload": other_payload, "payload_sha256": payload_sha256(other_payload)},
+        {"payload": None, "payload_sha256": "00" * 32},
+        {"client_time": "2025-04-09T10:00:01Z"},
+        {"nonce": "0e" * 16},
+        {"key_id": "00000000"},
+        {"supersedes": None},
+        {"server_held_key": True},
+    ]
+    for change in changes:
+        edited = Entry.from_json({**entry.to_json(), **change})
+        with pytest.raises(LedgerError) as err:
             verify_entry(edited, KEY.public_key())
+        assert err.value.reason == Reason.SIGNATURE
+
+
+def test_payload_hash_is_computed_checked_or_required() -> None:
+    fields = _fields()
+    assert fields.payload_sha256 == payload_sha256({"radius_m": 5000.5, "rule": "no_entry"})
+    assert _fields(payload_sha256=fields.payload_sha256) == fields
+    with pytest.raises(LedgerError, match="payload does not match its hash") as err:
+        _fields(payload_sha256="00" * 32)
+    assert err.value.reason == Reason.MALFORMED
+    with pytest.raises(LedgerError, match="payload_sha256 is required"):
+        _fields(payload=None)
+    edited = {**sign_entry(fields, KEY).to_json(), "payload": {"rule": "caution"}}
+    with pytest.raises(LedgerError, match="payload does not match its hash") as err:
+        Entry.from_json(edited)
+    assert err.value.reason == Reason.MALFORMED
+
+
+def test_a_redacted_entry_keeps_its_signature_and_leaf_hash() -> None:
+    entry = sign_entry(_fields(), KEY)
+    hidden = entry.redacted()
+    assert hidden.payload is None and hidden.payload_sha256 == entry.payload_sha256
+    assert (hidden.signature, hidden.leaf_hash) == (entry.signature, entry.leaf_hash)
+    verify_entry(hidden, KEY.public_key())
+    assert hidden.to_json() == {**entry.to_json(), "payload": None}
+    assert Entry.from_json(hidden.to_json()) == hidden
+    assert signing_bytes(hidden) == signing_bytes(entry)
 
 
 names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,20}", fullmatch=True)
@@ -115,6 +148,7 @@ def test_fast_serialiser_equals_the_general_canonicaliser(
     )
     entry = sign_entry(fields, KEY)
     whole = entry.to_json()
+    del whole["payload"]
     assert entry_bytes(entry) == canonical_json(whole)
     del whole["signature"]
     assert signing_bytes(entry) == canonical_json(whole) == signing_bytes(fields)
@@ -146,6 +180,11 @@ def test_sign_entry_refuses_a_key_id_of_another_key() -> None:
         ("nonce", "0f" * 65),
         ("key_id", "ABCDEF01"),
         ("key_id", "abcdef0"),
+        ("payload_sha256", "AB" * 32),
+        ("payload_sha256", "ab" * 31),
+        ("payload_sha256", ""),
+        ("payload_sha256", None),
+        ("payload_sha256", "00" * 32),  # not the payload's hash
         ("supersedes", "ab" * 31),
         ("server_held_key", 0),
         ("signature", "AA=="),
@@ -312,3 +351,82 @@ def test_key_entries_must_be_signed_by_the_party_root() -> None:
     with pytest.raises(LedgerError, match="must be signed by the party root") as err:
         _replay_all(log)
     assert err.value.reason == Reason.UNCERTIFIED_KEY
+
+
+def test_key_entries_cannot_be_redacted() -> None:
+    log = LogBuilder()
+    log.certify("TR", "a")
+    certificate = _entries(log)[0]
+    with pytest.raises(LedgerError, match="cannot be redacted"):
+        certificate.redacted()
+    # One redacted by hand is refused when replayed.
+    hidden = Entry.from_json({**certificate.to_json(), "payload": None})
+    with pytest.raises(LedgerError, match="redacted") as err:
+        _ring(log).replay(hidden, 0)
+    assert err.value.reason == Reason.MALFORMED
+
+
+# ---- log entries ---------------------------------------------------------------------------
+
+
+def _log_ring(log: LogBuilder) -> KeyRing:
+    return KeyRing(
+        {party: public_key_bytes(key) for party, key in log.roots.items()},
+        log_key=(ORIGIN, log.log.private_key.public_key()),
+    )
+
+
+def test_log_entries_are_signed_by_the_log_key() -> None:
+    log = LogBuilder()
+    entry = log.by_log("activity.filed", {"activity": 12, "from": 57, "notified": ["IL"]})
+    _log_ring(log).replay(entry, 0)
+    _log_ring(log).replay(entry.redacted(), 0)
+    with pytest.raises(LedgerError, match="no log key") as err:
+        _ring(log).replay(entry, 0)
+    assert err.value.reason == Reason.UNCERTIFIED_KEY
+    with pytest.raises(LedgerError, match="sign_log_entry"):
+        sign_entry(log.log_fields("activity.filed", {}), log.log.private_key)
+    with pytest.raises(LedgerError, match="key_id"):
+        sign_log_entry(log.log_fields("activity.filed", {}), "other.example", log.log.private_key)
+    with pytest.raises(LedgerError, match="only party roots"):
+        sign_log_entry(log.log_fields(KIND_CERTIFY, {}), ORIGIN, log.log.private_key)
+    with pytest.raises(LedgerError, match="'_log' is the log"):
+        KeyRing({LOG_PARTY: public_key_bytes(KEY)})
+
+
+@pytest.mark.parametrize(
+    ("cheat", "reason"),
+    [
+        # Another key, under its own key id or claiming the log key's id.
+        (lambda log, f: sign_log_entry(f(key=KEY), ORIGIN, KEY), Reason.UNCERTIFIED_KEY),
+        (lambda log, f: sign_unchecked(f(), KEY), Reason.SIGNATURE),
+        # The log key on a key entry or in the name of another author.
+        (
+            lambda log, f: sign_unchecked(
+                f(
+                    kind=KIND_CERTIFY,
+                    payload=certify_payload("x", bytes(32), "2025-01-01T00:00:00Z"),
+                ),
+                log.log.private_key,
+            ),
+            Reason.UNCERTIFIED_KEY,
+        ),
+        (
+            lambda log, f: sign_unchecked(f(author="tr-duty-1"), log.log.private_key),
+            Reason.UNCERTIFIED_KEY,
+        ),
+    ],
+)
+def test_log_entries_that_break_the_rules(cheat: Any, reason: Reason) -> None:
+    log = LogBuilder()
+
+    def fields(
+        key: Any = None, kind: str = "activity.filed", payload: Any = None, **changes: Any
+    ) -> EntryFields:
+        base = log.log_fields(kind, payload or {"activity": 12}, key=key)
+        return dataclasses.replace(base, **changes)
+
+    entry = cheat(log, fields)
+    with pytest.raises(LedgerError) as err:
+        _log_ring(log).replay(entry, 0)
+    assert err.value.reason == reason

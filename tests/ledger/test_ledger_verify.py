@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from deconfliction.ledger.entry import Entry
+from deconfliction.ledger.entry import KIND_CERTIFY, Entry, certify_payload, payload_sha256
 from deconfliction.ledger.errors import LedgerError, Reason
 from deconfliction.ledger.merkle import EMPTY_ROOT
 from deconfliction.ledger.signing import generate_private_key
 from deconfliction.ledger.verify import VerifyResult, verify_export
-from tests.ledger.ledger_support import T0, LogBuilder, demo_log
+from tests.ledger.ledger_support import T0, LogBuilder, demo_log, sign_unchecked
 
 CP4, CP8, CP12 = 4, 9, 14  # record numbers of the checkpoints
 
@@ -63,9 +63,26 @@ def test_the_untouched_export_verifies(log: LogBuilder) -> None:
     assert again.ok and again.checkpoints == 4
 
 
+def _rehash(line: str) -> str:
+    """The entry record with payload_sha256 recomputed over its (edited) payload."""
+    record = json.loads(line)
+    record["entry"]["payload_sha256"] = payload_sha256(record["entry"]["payload"])
+    return json.dumps(record)
+
+
+def _redact(line: str) -> str:
+    record = json.loads(line)
+    record["entry"] = Entry.from_json(record["entry"]).redacted().to_json()
+    return json.dumps(record)
+
+
 def test_edited_payload_byte(log: LogBuilder) -> None:
+    # The edited payload no longer matches payload_sha256; with the hash recomputed as well,
+    # the signature (over the hash) fails.
     lines = log.lines()
     lines[3] = lines[3].replace("air patrol", "air pAtrol")
+    _bad(_check(log, lines), Reason.MALFORMED, 3, 3)
+    lines[3] = _rehash(lines[3])
     _bad(_check(log, lines), Reason.SIGNATURE, 3, 3)
     # The server re-signing the checkpoints over the edit does not help it.
     _bad(_check(log, log.reseal(lines)), Reason.SIGNATURE, 3, 3)
@@ -74,6 +91,8 @@ def test_edited_payload_byte(log: LogBuilder) -> None:
 def test_edited_number_in_payload(log: LogBuilder) -> None:
     lines = log.lines()
     lines[2] = lines[2].replace("12000.5", "12000.6")
+    _bad(_check(log, lines), Reason.MALFORMED, 2, 2)
+    lines[2] = _rehash(lines[2])
     _bad(_check(log, lines), Reason.SIGNATURE, 2, 2)
 
 
@@ -82,7 +101,74 @@ def test_edited_certificate(log: LogBuilder) -> None:
     record = json.loads(lines[1])
     record["entry"]["payload"]["public_key"] = record["entry"]["payload"]["public_key"][::-1]
     lines[1] = json.dumps(record)
+    _bad(_check(log, lines), Reason.MALFORMED, 1, 1)
+    lines[1] = _rehash(lines[1])
     _bad(_check(log, lines), Reason.SIGNATURE, 1, 1)
+
+
+def test_an_export_with_redacted_entries_verifies(log: LogBuilder) -> None:
+    lines = log.lines()
+    for index in (2, 3, 8, 11):
+        lines[_at(lines, index)] = _redact(lines[_at(lines, index)])
+    assert json.loads(lines[3])["entry"]["payload"] is None
+    result = _check(log, lines, required_cosigners=["mediator.example", "il.party.example"])
+    assert result.ok, result.detail
+    assert (result.entries, result.checkpoints, result.root) == (12, 3, log.state.root())
+
+
+def test_edited_hash_of_a_redacted_entry(log: LogBuilder) -> None:
+    lines = log.lines()
+    lines[3] = _redact(lines[3])
+    record = json.loads(lines[3])
+    record["entry"]["payload_sha256"] = "0" + record["entry"]["payload_sha256"][1:]
+    lines[3] = json.dumps(record)
+    _bad(_check(log, lines), Reason.SIGNATURE, 3, 3)
+
+
+def test_redacted_key_entry(log: LogBuilder) -> None:
+    lines = log.lines()
+    record = json.loads(lines[1])
+    record["entry"]["payload"] = None
+    lines[1] = json.dumps(record)
+    result = _check(log, lines)
+    _bad(result, Reason.MALFORMED, 1, 1)
+    assert "redacted" in result.detail
+
+
+def _log_with_notice() -> tuple[LogBuilder, Entry]:
+    log = LogBuilder()
+    log.certify("IL", "il-duty-1")
+    return log, log.say("IL", "il-duty-1", "activity.notify", {"activity": "air patrol"})
+
+
+def test_log_entries_signed_by_the_log_key_verify() -> None:
+    log, notice = _log_with_notice()
+    log.by_log("activity.filed", {"activity": 12, "entry": notice.leaf_hash.hex()})
+    log.checkpoint()
+    assert _check(log, log.lines()).ok
+    lines = log.lines()
+    lines[2] = _redact(lines[2])
+    assert _check(log, lines).ok
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda log: log.by_log("activity.filed", {"activity": 12}, key=generate_private_key()),
+        lambda log: log.append(
+            sign_unchecked(
+                log.log_fields(KIND_CERTIFY, certify_payload("x", bytes(32), T0)),
+                log.log.private_key,
+            )
+        ),
+    ],
+    ids=["another key", "key entry"],
+)
+def test_log_entries_that_break_the_rules(forge: Any) -> None:
+    log, _ = _log_with_notice()
+    forge(log)
+    log.checkpoint()
+    _bad(_check(log, log.lines()), Reason.UNCERTIFIED_KEY, 2, 2)
 
 
 def test_deleted_row_is_an_index_gap(log: LogBuilder) -> None:

@@ -15,11 +15,14 @@ from deconfliction.http import (
     ActorDep,
     ExpectedVersion,
     IdempotencyKey,
+    RawBody,
     ServicesDep,
+    SignatureDep,
     read,
     with_etag,
     write,
 )
+from deconfliction.record.service import Statement
 from deconfliction.volumes import feature, feature_collection
 
 router = APIRouter(prefix="/v1/activities", tags=["activities"])
@@ -27,14 +30,20 @@ router = APIRouter(prefix="/v1/activities", tags=["activities"])
 
 @router.post("", status_code=201, response_model=FiledOut)
 def notify(
-    activity: ActivityIn, svc: ServicesDep, actor: ActorDep, key: IdempotencyKey = None
+    activity: ActivityIn,
+    svc: ServicesDep,
+    actor: ActorDep,
+    body: RawBody,
+    signed: SignatureDep,
+    key: IdempotencyKey = None,
 ) -> JSONResponse:
     return write(
         svc,
         actor,
         key,
-        ["notify", activity.model_dump(mode="json")],
+        Statement("activity.notify", body=body, signed=signed),
         lambda conn, now: service.notify(conn, actor, activity, now),
+        subject="activity",
         status=201,
     )
 
@@ -108,14 +117,17 @@ def amend(
     svc: ServicesDep,
     actor: ActorDep,
     version: ExpectedVersion,
+    body: RawBody,
+    signed: SignatureDep,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
     return write(
         svc,
         actor,
         key,
-        ["amend", activity_id, version, activity.model_dump(mode="json")],
+        Statement("activity.amend", target=activity_id, version=version, body=body, signed=signed),
         lambda conn, now: service.amend(conn, actor, activity_id, activity, version, now),
+        subject="activity",
     )
 
 
@@ -125,25 +137,32 @@ def cancel(
     svc: ServicesDep,
     actor: ActorDep,
     version: ExpectedVersion,
+    signed: SignatureDep,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
     return write(
         svc,
         actor,
         key,
-        ["cancel", activity_id, version],
+        Statement("activity.cancel", target=activity_id, version=version, signed=signed),
         lambda conn, now: service.cancel(conn, actor, activity_id, version, now),
+        subject="activity",
     )
 
 
 @router.post("/{activity_id}/acknowledge", response_model=ActivityOut)
 def acknowledge(
-    activity_id: int, svc: ServicesDep, actor: ActorDep, key: IdempotencyKey = None
+    activity_id: int,
+    svc: ServicesDep,
+    actor: ActorDep,
+    signed: SignatureDep,
+    key: IdempotencyKey = None,
 ) -> JSONResponse:
     return write(
         svc,
         actor,
         key,
-        ["acknowledge", activity_id],
+        Statement("activity.acknowledge", target=activity_id, signed=signed),
         lambda conn, now: service.acknowledge(conn, actor, activity_id, now),
+        subject="activity",
     )

@@ -33,9 +33,9 @@ from deconfliction.conflicts.detection import (
 )
 from deconfliction.conflicts.models import ProposedConflict
 from deconfliction.errors import Conflict, Forbidden, Invalid, NotFound
-from deconfliction.events.service import record
 from deconfliction.parties.models import Actor
 from deconfliction.parties.service import area_minima, party_kinds, require_acting
+from deconfliction.record.service import record
 from deconfliction.store import tables as t
 from deconfliction.volumes import iso, volume_json
 from deconfliction.zones.service import list_zones
@@ -75,9 +75,9 @@ def notify(
     record(
         conn,
         actor,
-        "activity.notify",
+        "activity.notified",
         f"activity/{aid}",
-        activity.model_dump(mode="json", exclude_none=True),
+        {"activity": aid, "version": 1, "notified_to": recipients, "late_zones": late_zones},
         now,
     )
     return _file_plan(conn, actor, aid, 1, activity, volumes, recipients, findings, late_zones, now)
@@ -121,9 +121,14 @@ def amend(
     record(
         conn,
         actor,
-        "activity.amend",
+        "activity.amended",
         f"activity/{activity_id}",
-        {"version": version, **activity.model_dump(mode="json", exclude_none=True)},
+        {
+            "activity": activity_id,
+            "version": version,
+            "notified_to": recipients,
+            "late_zones": late_zones,
+        },
         now,
     )
     return _file_plan(
@@ -216,7 +221,12 @@ def cancel(
     retire_volumes(conn, activity_id)
     conflicts.resolve_for_activity(conn, actor, activity_id, "cancelled", now)
     record(
-        conn, actor, "activity.cancel", f"activity/{activity_id}", {"version": row.version + 1}, now
+        conn,
+        actor,
+        "activity.cancelled",
+        f"activity/{activity_id}",
+        {"activity": activity_id, "version": row.version + 1},
+        now,
     )
     return get(conn, actor, activity_id, now)
 
@@ -265,9 +275,9 @@ def acknowledge(conn: Connection, actor: Actor, activity_id: int, now: datetime)
     record(
         conn,
         actor,
-        "activity.acknowledge",
+        "activity.acknowledged",
         f"activity/{activity_id}",
-        {"version": row.version},
+        {"activity": activity_id, "version": row.version, "party": actor.party},
         now,
     )
     return get(conn, actor, activity_id, now)

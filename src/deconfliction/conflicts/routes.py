@@ -10,7 +10,15 @@ from fastapi.responses import JSONResponse
 
 from deconfliction.conflicts import service
 from deconfliction.conflicts.models import ConflictOut, ConflictState
-from deconfliction.http import ActorDep, IdempotencyKey, ServicesDep, read, write
+from deconfliction.http import (
+    ActorDep,
+    IdempotencyKey,
+    ServicesDep,
+    SignatureDep,
+    read,
+    write,
+)
+from deconfliction.record.service import Statement
 
 router = APIRouter(prefix="/v1/conflicts", tags=["conflicts"])
 
@@ -49,25 +57,35 @@ def get_conflict(conflict_id: int, svc: ServicesDep, actor: ActorDep) -> Conflic
 
 @router.post("/{conflict_id}/acknowledge", response_model=ConflictOut)
 def acknowledge(
-    conflict_id: int, svc: ServicesDep, actor: ActorDep, key: IdempotencyKey = None
+    conflict_id: int,
+    svc: ServicesDep,
+    actor: ActorDep,
+    signed: SignatureDep,
+    key: IdempotencyKey = None,
 ) -> JSONResponse:
     return write(
         svc,
         actor,
         key,
-        ["conflict.acknowledge", conflict_id],
+        Statement("conflict.acknowledge", target=conflict_id, signed=signed),
         lambda conn, now: service.acknowledge(conn, actor, conflict_id, now),
+        subject="conflict",
     )
 
 
 @router.post("/{conflict_id}/accept", response_model=ConflictOut)
 def accept(
-    conflict_id: int, svc: ServicesDep, actor: ActorDep, key: IdempotencyKey = None
+    conflict_id: int,
+    svc: ServicesDep,
+    actor: ActorDep,
+    signed: SignatureDep,
+    key: IdempotencyKey = None,
 ) -> JSONResponse:
     return write(
         svc,
         actor,
         key,
-        ["conflict.accept", conflict_id],
+        Statement("conflict.accept", target=conflict_id, signed=signed),
         lambda conn, now: service.accept(conn, actor, conflict_id, now),
+        subject="conflict",
     )

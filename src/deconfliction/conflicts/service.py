@@ -18,9 +18,9 @@ from deconfliction.activities.visibility import readable_ids
 from deconfliction.conflicts.detection import Finding
 from deconfliction.conflicts.models import ConflictOut, OverlapOut, PartyStanceOut, SideOut
 from deconfliction.errors import Conflict, Forbidden, NotFound
-from deconfliction.events.service import record
 from deconfliction.parties.models import Actor
 from deconfliction.parties.service import require_acting
+from deconfliction.record.service import record
 from deconfliction.store import tables as t
 
 OPEN_STATES = ("open", "acknowledged")
@@ -78,7 +78,7 @@ def record_findings(
         record(
             conn,
             actor,
-            "conflict.detect",
+            "conflict.detected",
             f"conflict/{cid}",
             {
                 "conflict": cid,
@@ -122,7 +122,7 @@ def resolve_for_activity(
         record(
             conn,
             actor,
-            "conflict.resolve",
+            "conflict.resolved",
             f"conflict/{cid}",
             {"conflict": cid, "resolution": resolution},
             now,
@@ -139,7 +139,7 @@ def acknowledge(conn: Connection, actor: Actor, conflict_id: int, now: datetime)
     record(
         conn,
         actor,
-        "conflict.acknowledge",
+        "conflict.acknowledged",
         f"conflict/{conflict_id}",
         {"conflict": conflict_id},
         now,
@@ -155,7 +155,7 @@ def accept(conn: Connection, actor: Actor, conflict_id: int, now: datetime) -> C
     if _all_parties(conn, conflict_id, t.conflict_parties.c.accepted_at):
         _move(conn, conflict_id, "accepted", now)
     record(
-        conn, actor, "conflict.accept", f"conflict/{conflict_id}", {"conflict": conflict_id}, now
+        conn, actor, "conflict.accepted", f"conflict/{conflict_id}", {"conflict": conflict_id}, now
     )
     return get(conn, actor, conflict_id)
 

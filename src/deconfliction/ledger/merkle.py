@@ -110,6 +110,12 @@ class NodeStore:
         return bytes(self._levels[level][start : start + HASH_SIZE])
 
 
+def border_coordinates(size: int) -> list[tuple[int, int]]:
+    """``(level, index)`` of the perfect subtrees on the right border of a tree of ``size``
+    leaves, largest first: what a store reads to rebuild a ``TreeState`` in one query."""
+    return _decompose(0, size)
+
+
 def root_at(size: int, get_node: GetNode) -> bytes:
     """Merkle tree hash of the first ``size`` leaves of a stored tree, from ``O(log n)`` nodes."""
     return _fold([get_node(level, index) for level, index in _decompose(0, size)])

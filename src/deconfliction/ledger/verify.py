@@ -6,6 +6,10 @@ Export format: JSON Lines (UTF-8, one JSON object per line) in log order, two re
     {"type": "checkpoint", "note": "<C2SP signed note whose text is a C2SP tlog-checkpoint>"}
 
 - Entry records carry indices 0, 1, 2, ... in order, each exactly once.
+- An entry may be redacted: ``"payload": null`` with its ``payload_sha256`` kept, for a reader
+  who may not see that payload. Signatures and leaf hashes cover ``payload_sha256``, not the
+  payload, so a redacted entry verifies like a full one; a payload that is present must match
+  its hash. Key entries (``key.certify``, ``key.revoke``) must not be redacted.
 - Checkpoint records come in the order the log signed them, so their sizes never decrease.
   The natural place of a checkpoint is right after the entry that brings the tree to its size;
   one written earlier is checked once the entries reach its size. Its note carries the log's
@@ -20,7 +24,8 @@ remembers from earlier (a party's last cosigned checkpoint). It checks, streamin
 1. every record is well formed and entry indices run 0, 1, 2, ... (a jump is a deleted row; an
    index that turns up later means swapped rows; a repeat is a duplicated row);
 2. every entry is signed by a key its party's root certified earlier in the log and had not
-   revoked, from the key's not_before, with the server-held flag its certificate allows;
+   revoked, from the key's not_before, with the server-held flag its certificate allows; the
+   entries of party ``_log`` (statements of the log itself) by the log's note key;
 3. no author's nonce appears twice (a replayed entry), and a correction supersedes an earlier
    entry of the same party;
 4. the Merkle tree recomputed from the entries has, at each checkpoint's size, that checkpoint's
@@ -54,6 +59,7 @@ from deconfliction.ledger.merkle import (
     root_at,
     verify_consistency,
 )
+from deconfliction.ledger.signing import load_public_key
 
 Record = str | bytes | Mapping[str, Any]
 
@@ -86,7 +92,8 @@ def verify_export(
     """Verify an export; see the module docstring for the format and every check.
 
     ``party_roots`` maps a party id to its raw 32-byte root public key; ``log_key`` verifies
-    the log's checkpoint signatures and its name is the expected checkpoint origin;
+    the log's checkpoint signatures and its own ``_log`` entries, and its name is the expected
+    checkpoint origin;
     ``cosigners`` are other known note keys (reported when they signed), of which the names in
     ``required_cosigners`` must sign every checkpoint; ``remembered`` are signed checkpoint notes
     the reader saw before, which the export must still contain.
@@ -135,7 +142,8 @@ class _Run:
     best: _Signed | None = None
 
     def __post_init__(self) -> None:
-        self.keyring = KeyRing(self.party_roots)
+        log_key = (self.log_key.name, load_public_key(self.log_key.public_key))
+        self.keyring = KeyRing(self.party_roots, log_key=log_key)
         self.known = [self.log_key, *self.cosigners]
 
     def record(self, number: int, raw: Record, rest: Iterator[Record]) -> None:

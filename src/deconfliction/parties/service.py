@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, insert, select
 
 from deconfliction.errors import Conflict, Forbidden, NotFound, Unauthorized
 from deconfliction.parties.models import Actor, AreaConfig, MinimaConfig, OfficerOut, PartyOut
+from deconfliction.record.keys import KeyMaterial, init_keys
 from deconfliction.store import tables as t
 
 TOKEN_LIFETIME = timedelta(days=90)
@@ -20,8 +23,25 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def init_area(conn: Connection, config: AreaConfig, now: datetime) -> dict[str, str]:
-    """Create the area's settings, parties and officers; return one fresh token per officer."""
+@dataclass
+class AreaSetUp:
+    tokens: dict[str, str]  # officer: token, shown once
+    keys: KeyMaterial  # private keys to hand out, never stored by the server
+
+
+def log_name(area: str) -> str:
+    """The log's name (checkpoint origin and note key name): no spaces, no '+'."""
+    return "deconfliction/" + (re.sub(r"[^A-Za-z0-9._-]+", "-", area).strip("-") or "area")
+
+
+def init_area(
+    conn: Connection, config: AreaConfig, now: datetime, *, server_held_keys: bool = False
+) -> AreaSetUp:
+    """Create the area's settings, parties and officers with their tokens and certified keys.
+
+    With `server_held_keys` the server keeps each officer's private key and signs for them,
+    marked in every entry; otherwise each officer takes its key away and signs on its client.
+    """
     if conn.execute(select(t.parties.c.code).limit(1)).first() is not None:
         raise Conflict("the database already holds parties; use a new database file or URL")
     conn.execute(
@@ -53,7 +73,14 @@ def init_area(conn: Connection, config: AreaConfig, now: datetime) -> dict[str, 
                 )
             )
             tokens[officer.id] = issue_token(conn, officer.id, now)
-    return tokens
+    keys = init_keys(
+        conn,
+        log_name(config.area),
+        {p.code: [o.id for o in p.officer] for p in config.party},
+        now,
+        server_held=server_held_keys,
+    )
+    return AreaSetUp(tokens, keys)
 
 
 def issue_token(

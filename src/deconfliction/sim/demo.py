@@ -10,6 +10,7 @@ import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Engine
 
@@ -17,6 +18,7 @@ from deconfliction.activities import service as activities
 from deconfliction.activities.models import ActivityIn
 from deconfliction.parties.models import Actor, AreaConfig
 from deconfliction.parties.service import authenticate, init_area
+from deconfliction.record.service import Statement, say
 from deconfliction.sim import syria
 from deconfliction.store.db import transaction
 from deconfliction.zones import service as zones
@@ -57,7 +59,7 @@ def load_demo(engine: Engine, now: datetime) -> DemoSummary:
     config = AreaConfig.model_validate(tomllib.loads(syria.parties_config_text()))
     summary = DemoSummary(area=config.area, day_start=day_start)
     with transaction(engine, write=True) as conn:
-        tokens = init_area(conn, config, now)
+        tokens = init_area(conn, config, now, server_held_keys=True).tokens
         actors: dict[str, Actor] = {}
         for officer, token in tokens.items():
             actor = authenticate(conn, token, now)
@@ -65,10 +67,26 @@ def load_demo(engine: Engine, now: datetime) -> DemoSummary:
             if actor.role == "officer":
                 actors.setdefault(actor.party, actor)
         for owner, body in syria.zones(day_start):
-            zone = zones.declare(conn, actors[owner], ZoneIn.model_validate(body), now)
+            actor = actors[owner]
+            zone, _ = say(
+                conn,
+                actor,
+                Statement("zone.declare", body=body),
+                partial(zones.declare, conn, actor, ZoneIn.model_validate(body), now),
+                "zone",
+                now,
+            )
             summary.zones[(zone.owner, zone.rule)] += 1
         for party, body in syria.day(day_start):
-            activity = activities.notify(conn, actors[party], ActivityIn.model_validate(body), now)
+            actor = actors[party]
+            activity, _ = say(
+                conn,
+                actor,
+                Statement("activity.notify", body=body),
+                partial(activities.notify, conn, actor, ActivityIn.model_validate(body), now),
+                "activity",
+                now,
+            )
             summary.activities[party] += 1
             if activity.late:
                 summary.late.append(f"{party} {activity.title}")

@@ -11,9 +11,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
+    Text,
+    UniqueConstraint,
 )
 
 from deconfliction.store.types import UTCDateTime
@@ -58,18 +61,71 @@ tokens = Table(
     Column("revoked_at", UTCDateTime),
 )
 
-events = Table(
-    "events",
+# The signed record: one row per log entry, `idx` is the RFC 6962 leaf index. Officers' entries
+# (party = the officer's party) say what they did; the log's own entries (party "_log") say what
+# the server derived from them. Nothing is updated or deleted here.
+entries = Table(
+    "entries",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", UTCDateTime, nullable=False),
-    Column("party", String(16), nullable=False),
-    Column("officer", String(64), nullable=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
     Column("kind", String(64), nullable=False),
-    Column("subject", String(64), nullable=False),
+    Column("party", String(16), nullable=False),
+    Column("author", String(64), nullable=False),
+    Column("subject", String(64), nullable=False),  # what the entry is about, for visibility
     Column("payload", JSON, nullable=False),
+    Column("payload_sha256", String(64), nullable=False),
+    Column("client_time", String(40), nullable=False),
+    Column("nonce", String(128), nullable=False),
+    Column("key_id", String(8), nullable=False),
+    Column("supersedes", String(64)),
+    Column("server_held_key", Boolean, nullable=False),
+    Column("signature", String(100), nullable=False),
+    Column("leaf_hash", String(64), nullable=False),
+    Column("integrated_at", UTCDateTime, nullable=False),
+    # A nonce is used once per author: a replayed signed request fails here.
+    UniqueConstraint("party", "author", "nonce", name="uq_entries_nonce"),
 )
-Index("ix_events_party", events.c.party, events.c.id)
+Index("ix_entries_subject", entries.c.subject)
+
+# Complete Merkle subtree hashes, so that proofs need O(log n) reads.
+ledger_nodes = Table(
+    "ledger_nodes",
+    metadata,
+    Column("level", Integer, primary_key=True),
+    Column("idx", BigInteger, primary_key=True),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
+# One row: the tree size. Appending locks it, so the log has one order on every database.
+ledger_state = Table(
+    "ledger_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True),
+    Column("note", Text, nullable=False),  # C2SP signed note, cosignature lines added in place
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Public keys as certified in the log; a private key only where the officer chose a
+# server-held key (an explicit convenience, marked in every entry it signs).
+keys = Table(
+    "keys",
+    metadata,
+    Column("key_id", String(8), primary_key=True),
+    Column("party", String(16), nullable=False),
+    Column("officer", String(64)),  # null for the party's root key
+    Column("public_key", String(64), nullable=False),
+    Column("private_key", String(64)),
+    Column("certified_idx", BigInteger),
+    Column("revoked_idx", BigInteger),
+)
+Index("ix_keys_officer", keys.c.officer)
 
 idempotency = Table(
     "idempotency",

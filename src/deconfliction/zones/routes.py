@@ -8,7 +8,17 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from deconfliction.http import ActorDep, ExpectedVersion, IdempotencyKey, ServicesDep, read, write
+from deconfliction.http import (
+    ActorDep,
+    ExpectedVersion,
+    IdempotencyKey,
+    RawBody,
+    ServicesDep,
+    SignatureDep,
+    read,
+    write,
+)
+from deconfliction.record.service import Statement
 from deconfliction.volumes import feature, feature_collection
 from deconfliction.zones import service
 from deconfliction.zones.models import ZoneIn, ZoneOut
@@ -20,14 +30,20 @@ Format = Annotated[Literal["json", "geojson"], Query()]
 
 @router.post("", status_code=201, response_model=ZoneOut)
 def declare(
-    zone: ZoneIn, svc: ServicesDep, actor: ActorDep, key: IdempotencyKey = None
+    zone: ZoneIn,
+    svc: ServicesDep,
+    actor: ActorDep,
+    body: RawBody,
+    signed: SignatureDep,
+    key: IdempotencyKey = None,
 ) -> JSONResponse:
     return write(
         svc,
         actor,
         key,
-        ["declare", zone.model_dump(mode="json")],
+        Statement("zone.declare", body=body, signed=signed),
         lambda conn, now: service.declare(conn, actor, zone, now),
+        subject="zone",
         status=201,
     )
 
@@ -67,14 +83,19 @@ def get_zone(zone_id: int, svc: ServicesDep, actor: ActorDep) -> JSONResponse:
 
 @router.post("/{zone_id}/consent", response_model=ZoneOut)
 def consent(
-    zone_id: int, svc: ServicesDep, actor: ActorDep, key: IdempotencyKey = None
+    zone_id: int,
+    svc: ServicesDep,
+    actor: ActorDep,
+    signed: SignatureDep,
+    key: IdempotencyKey = None,
 ) -> JSONResponse:
     return write(
         svc,
         actor,
         key,
-        ["consent", zone_id],
+        Statement("zone.consent", target=zone_id, signed=signed),
         lambda conn, now: service.consent(conn, actor, zone_id, now),
+        subject="zone",
     )
 
 
@@ -84,12 +105,14 @@ def withdraw(
     svc: ServicesDep,
     actor: ActorDep,
     version: ExpectedVersion,
+    signed: SignatureDep,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
     return write(
         svc,
         actor,
         key,
-        ["withdraw", zone_id, version],
+        Statement("zone.withdraw", target=zone_id, version=version, signed=signed),
         lambda conn, now: service.withdraw(conn, actor, zone_id, version, now),
+        subject="zone",
     )

@@ -13,9 +13,9 @@ from sqlalchemy import Connection, Row, insert, select, update
 
 from deconfliction import geo
 from deconfliction.errors import Conflict, Forbidden, Invalid, NotFound
-from deconfliction.events.service import record
 from deconfliction.parties.models import Actor
 from deconfliction.parties.service import party_kinds, require_acting
+from deconfliction.record.service import record
 from deconfliction.store import tables as t
 from deconfliction.volumes import footprint_from_json, footprint_json
 from deconfliction.zones.models import ConsentOut, ZoneIn, ZoneOut
@@ -74,7 +74,7 @@ def declare(conn: Connection, actor: Actor, zone: ZoneIn, now: datetime) -> Zone
                 ),
             ],
         )
-    record(conn, actor, "zone.declare", f"zone/{zone_id[0]}", zone.model_dump(mode="json"), now)
+    record(conn, actor, "zone.declared", f"zone/{zone_id[0]}", {"zone": zone_id[0]}, now)
     return get(conn, actor, int(zone_id[0]))
 
 
@@ -114,7 +114,7 @@ def consent(conn: Connection, actor: Actor, zone_id: int, now: datetime) -> Zone
             .where(t.zones.c.id == zone_id)
             .values(status="agreed", version=zone.version + 1)
         )
-    record(conn, actor, "zone.consent", f"zone/{zone_id}", {"zone": zone_id}, now)
+    record(conn, actor, "zone.consented", f"zone/{zone_id}", {"zone": zone_id}, now)
     return get(conn, actor, zone_id)
 
 
@@ -133,7 +133,7 @@ def withdraw(
         .where(t.zones.c.id == zone_id)
         .values(status="withdrawn", version=zone.version + 1, withdrawn_at=now)
     )
-    record(conn, actor, "zone.withdraw", f"zone/{zone_id}", {"zone": zone_id}, now)
+    record(conn, actor, "zone.withdrawn", f"zone/{zone_id}", {"zone": zone_id}, now)
     return get(conn, actor, zone_id)
 
 

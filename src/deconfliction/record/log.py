@@ -1,0 +1,229 @@
+"""The Merkle log in the database: append entries, sign receipts and checkpoints, answer proofs.
+
+Appending takes the one `ledger_state` row first (FOR UPDATE on PostgreSQL; SQLite has one writer
+anyway), so the log has a single order however many servers write. Complete subtree hashes are
+stored as they are made, so the tree state and any proof need O(log n) node reads.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection, insert, select, tuple_, update
+
+from deconfliction.errors import NotFound
+from deconfliction.ledger.canonical import canonical_json
+from deconfliction.ledger.checkpoint import Checkpoint, NoteSigner, NoteVerifier
+from deconfliction.ledger.entry import LOG_AUTHOR, LOG_PARTY, Entry, EntryFields, sign_log_entry
+from deconfliction.ledger.merkle import (
+    EMPTY_ROOT,
+    TreeState,
+    border_coordinates,
+    consistency_proof,
+    inclusion_proof,
+    root_at,
+)
+from deconfliction.ledger.signing import key_id, private_key_from_seed, public_key_bytes, sign
+from deconfliction.store import tables as t
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(16)
+
+
+class LogKey:
+    """The server's own key: signs checkpoints, receipts and the log's derived entries."""
+
+    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
+        self.name = name
+        self.private_key = private_key
+        self.signer = NoteSigner(name, private_key)
+        self.key_id = key_id(name, public_key_bytes(private_key)).hex()
+
+    @property
+    def verifier(self) -> NoteVerifier:
+        return self.signer.verifier()
+
+
+def log_key(conn: Connection) -> LogKey:
+    value = conn.execute(select(t.settings.c.value).where(t.settings.c.key == "log_key")).scalar()
+    if value is None:
+        raise NotFound("this database has no log key; run `deconfliction init` first")
+    return LogKey(value["name"], private_key_from_seed(base64.b64decode(value["seed"])))
+
+
+def store_log_key(conn: Connection, name: str, private_key: Ed25519PrivateKey) -> LogKey:
+    seed = base64.b64encode(private_key.private_bytes_raw()).decode()
+    conn.execute(insert(t.settings).values(key="log_key", value={"name": name, "seed": seed}))
+    return LogKey(name, private_key)
+
+
+def _get_node(conn: Connection) -> Any:
+    def get(level: int, index: int) -> bytes:
+        found = conn.execute(
+            select(t.ledger_nodes.c.hash).where(
+                t.ledger_nodes.c.level == level, t.ledger_nodes.c.idx == index
+            )
+        ).scalar()
+        if found is None:
+            raise NotFound(f"no tree node ({level}, {index})")
+        return bytes(found)
+
+    return get
+
+
+def _tree(conn: Connection, size: int) -> TreeState:
+    """The right border of the stored tree, read in one query."""
+    wanted = border_coordinates(size)
+    if not wanted:
+        return TreeState()
+    rows = dict(
+        ((r.level, r.idx), bytes(r.hash))
+        for r in conn.execute(
+            select(t.ledger_nodes).where(
+                tuple_(t.ledger_nodes.c.level, t.ledger_nodes.c.idx).in_(wanted)
+            )
+        )
+    )
+    return TreeState(size=size, border=[rows[key] for key in wanted])
+
+
+def append(conn: Connection, entry: Entry, subject: str, now: datetime) -> int:
+    """Add a signed entry at the end of the log; return its index."""
+    size = int(
+        conn.execute(
+            select(t.ledger_state.c.size).where(t.ledger_state.c.id == 1).with_for_update()
+        ).scalar_one()
+    )
+    state = _tree(conn, size)
+    nodes = state.append(entry.leaf_hash)
+    conn.execute(
+        insert(t.ledger_nodes),
+        [{"level": level, "idx": index, "hash": value} for level, index, value in nodes],
+    )
+    conn.execute(
+        insert(t.entries).values(
+            idx=size,
+            kind=entry.kind,
+            party=entry.party,
+            author=entry.author,
+            subject=subject,
+            payload=entry.payload,
+            payload_sha256=entry.payload_sha256,
+            client_time=entry.client_time,
+            nonce=entry.nonce,
+            key_id=entry.key_id,
+            supersedes=entry.supersedes,
+            server_held_key=entry.server_held_key,
+            signature=entry.signature,
+            leaf_hash=entry.leaf_hash.hex(),
+            integrated_at=now,
+        )
+    )
+    conn.execute(update(t.ledger_state).where(t.ledger_state.c.id == 1).values(size=size + 1))
+    return size
+
+
+def append_log_entry(
+    conn: Connection, kind: str, subject: str, payload: dict[str, Any], now: datetime
+) -> int:
+    """An entry of the log itself: a fact the server derived, signed with the log key."""
+    key = log_key(conn)
+    entry = sign_log_entry(
+        EntryFields(
+            kind=kind,
+            party=LOG_PARTY,
+            author=LOG_AUTHOR,
+            payload=payload,
+            client_time=rfc3339(now),
+            nonce=new_nonce(),
+            key_id=key.key_id,
+        ),
+        key.name,
+        key.private_key,
+    )
+    return append(conn, entry, subject, now)
+
+
+def receipt(conn: Connection, index: int) -> dict[str, Any]:
+    """The log's signed promise that entry `index` is in the log (like an RFC 6962 SCT)."""
+    row = conn.execute(
+        select(t.entries.c.leaf_hash, t.entries.c.integrated_at).where(t.entries.c.idx == index)
+    ).one()
+    key = log_key(conn)
+    body = {
+        "log": key.name,
+        "index": index,
+        "leaf_hash": row.leaf_hash,
+        "integrated_time": rfc3339(row.integrated_at),
+    }
+    signature = base64.b64encode(sign(key.private_key, canonical_json(body))).decode()
+    return {**body, "key_id": key.key_id, "signature": signature}
+
+
+def size(conn: Connection) -> int:
+    return int(
+        conn.execute(select(t.ledger_state.c.size).where(t.ledger_state.c.id == 1)).scalar_one()
+    )
+
+
+def root(conn: Connection, tree_size: int) -> bytes:
+    return EMPTY_ROOT if tree_size == 0 else root_at(tree_size, _get_node(conn))
+
+
+def checkpoint(conn: Connection, now: datetime) -> str:
+    """Sign a checkpoint of the current tree unless the newest one already covers it."""
+    current = size(conn)
+    last = conn.execute(
+        select(t.checkpoints).order_by(t.checkpoints.c.size.desc()).limit(1)
+    ).first()
+    if last is not None and last.size == current:
+        return str(last.note)
+    key = log_key(conn)
+    note = Checkpoint(key.name, current, root(conn, current)).sign(key.signer)
+    conn.execute(insert(t.checkpoints).values(size=current, note=note, created_at=now))
+    return note
+
+
+def inclusion(conn: Connection, index: int, tree_size: int) -> list[bytes]:
+    return inclusion_proof(index, tree_size, _get_node(conn))
+
+
+def consistency(conn: Connection, old_size: int, new_size: int) -> list[bytes]:
+    return consistency_proof(old_size, new_size, _get_node(conn))
+
+
+def stored_entry(row: Any) -> Entry:
+    return Entry(
+        kind=row.kind,
+        party=row.party,
+        author=row.author,
+        payload=row.payload,
+        payload_sha256=row.payload_sha256,
+        client_time=row.client_time,
+        nonce=row.nonce,
+        key_id=row.key_id,
+        supersedes=row.supersedes,
+        server_held_key=row.server_held_key,
+        signature=row.signature,
+    )
+
+
+def export_records(conn: Connection) -> Iterator[dict[str, Any]]:
+    """The whole log as export records: entries in order, each checkpoint after its last entry."""
+    notes = {r.size: r.note for r in conn.execute(select(t.checkpoints))}
+    if 0 in notes:
+        yield {"type": "checkpoint", "note": notes[0]}
+    for row in conn.execute(select(t.entries).order_by(t.entries.c.idx)).yield_per(1000):
+        yield {"type": "entry", "index": int(row.idx), "entry": stored_entry(row).to_json()}
+        if row.idx + 1 in notes:
+            yield {"type": "checkpoint", "note": notes[row.idx + 1]}
