@@ -13,11 +13,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from deconfliction import geo
 from deconfliction.activities.routes import router as activities_router
+from deconfliction.conflicts.detection import CellIndex, MemoryIndex
 from deconfliction.conflicts.routes import router as conflicts_router
 from deconfliction.errors import Invalid, Problem, TooLarge
 from deconfliction.http import Clock, Services, utc_now
 from deconfliction.parties.routes import router as parties_router
 from deconfliction.record.routes import router as record_router
+from deconfliction.store.db import is_sqlite, transaction
 from deconfliction.zones.routes import router as zones_router
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -82,7 +84,14 @@ def create_app(engine: Engine, clock: Clock = utc_now) -> FastAPI:
         description="Notified 4D activity, conflict detection, hotline and a signed record "
         "for parties that share an operating area.",
     )
-    app.state.services = Services(engine=engine, clock=clock)
+    index = CellIndex()
+    if is_sqlite(engine):
+        # One writer: the in-memory index, rebuilt from the database on start, is exact.
+        memory = MemoryIndex()
+        with transaction(engine, write=False) as conn:
+            memory.build(conn, clock())
+        index = memory
+    app.state.services = Services(engine=engine, clock=clock, index=index)
 
     @app.exception_handler(Problem)
     async def on_problem(_request: Request, exc: Problem) -> JSONResponse:

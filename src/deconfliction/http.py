@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine
 
+from deconfliction.conflicts.detection import CellIndex
 from deconfliction.errors import Invalid, PreconditionRequired, Unauthorized
 from deconfliction.ledger.canonical import parse_json
 from deconfliction.ledger.errors import LedgerError
@@ -40,6 +41,7 @@ def utc_now() -> datetime:
 class Services:
     engine: Engine
     clock: Clock
+    index: CellIndex  # where detection finds candidate volumes
 
 
 def services(request: Request) -> Services:

@@ -1,4 +1,4 @@
-"""Who reads what: every endpoint that returns activities, zones or record entries, with every role."""
+"""Who reads what: every endpoint returning activities, zones or entries, with every role."""
 
 from __future__ import annotations
 

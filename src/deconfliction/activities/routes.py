@@ -42,7 +42,7 @@ def notify(
         actor,
         key,
         Statement("activity.notify", body=body, signed=signed),
-        lambda conn, now: service.notify(conn, actor, activity, now),
+        lambda conn, now: service.notify(conn, actor, activity, now, svc.index),
         subject="activity",
         status=201,
     )
@@ -52,7 +52,7 @@ def notify(
 def check(activity: ActivityIn, svc: ServicesDep, actor: ActorDep) -> list[ProposedConflict]:
     """A dry run: the conflicts this plan would create, nothing stored."""
     with read(svc) as conn:
-        return service.check(conn, actor, activity, svc.clock())
+        return service.check(conn, actor, activity, svc.clock(), svc.index)
 
 
 @router.get("", response_model=list[ActivityOut])
@@ -126,7 +126,9 @@ def amend(
         actor,
         key,
         Statement("activity.amend", target=activity_id, version=version, body=body, signed=signed),
-        lambda conn, now: service.amend(conn, actor, activity_id, activity, version, now),
+        lambda conn, now: service.amend(
+            conn, actor, activity_id, activity, version, now, svc.index
+        ),
         subject="activity",
     )
 

@@ -12,17 +12,19 @@ transaction starts with BEGIN IMMEDIATE, so writers are serialised anyway.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import shapely
-from sqlalchemy import Connection, and_, delete, insert, select, text, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, text, update
 
 from deconfliction import geo
 from deconfliction.conflicts.models import OverlapOut, Severity, SideOut
 from deconfliction.detect.cells import cells_covering
+from deconfliction.detect.index import VolumeIndex
 from deconfliction.detect.strategic import Overlap, SeparationMinima, conflict
 from deconfliction.parties.models import MinimaConfig
 from deconfliction.store import tables as t
@@ -146,6 +148,71 @@ class CellIndex:
             .order_by(t.volumes.c.id)
         ).all()
         return [_stored(r) for r in rows]
+
+
+class MemoryIndex(CellIndex):
+    """The hot path on SQLite: an in-memory index of the stored volumes, built from the database
+    on start and caught up before every query.
+
+    Only for a single writer (SQLite): volume ids then grow in commit order, so reading the rows
+    above the last id seen is an exact catch-up. Volumes retired since (amended or cancelled
+    plans) are dropped when a query meets them. Other databases use the cell index in SQL.
+    """
+
+    def __init__(self) -> None:
+        self.index = VolumeIndex()
+        self.stored: dict[int, StoredVolume] = {}
+        self.last_id = 0
+        self.lock = threading.Lock()
+
+    def build(
+        self, conn: Connection, now: datetime, horizon: timedelta = timedelta(days=1)
+    ) -> None:
+        """Load every active volume that can still meet a new one (ends after now - horizon)."""
+        with self.lock:
+            self.last_id = int(conn.execute(select(func.max(t.volumes.c.id))).scalar() or 0)
+            rows = conn.execute(
+                select(t.volumes).where(
+                    t.volumes.c.active,
+                    t.volumes.c.end > now - horizon,
+                    t.volumes.c.id <= self.last_id,
+                )
+            ).all()
+            self._add([_stored(r) for r in rows])
+
+    def _add(self, volumes: list[StoredVolume]) -> None:
+        self.index.add_many((v.id, v.party, v.volume) for v in volumes)
+        self.stored.update((v.id, v) for v in volumes)
+
+    def candidates(
+        self,
+        conn: Connection,
+        party: str,
+        volumes: Sequence[geo.Volume4D],
+        reach: SeparationMinima,
+        now: datetime,
+    ) -> list[StoredVolume]:
+        with self.lock:
+            new = conn.execute(
+                select(t.volumes).where(t.volumes.c.id > self.last_id).order_by(t.volumes.c.id)
+            ).all()
+            if new:
+                self.last_id = int(new[-1].id)
+                self._add([_stored(r) for r in new if r.active])
+            keys = sorted(
+                {k for ks in self.index.candidates_many(volumes, reach, party) for k in ks}
+            )
+            if not keys:
+                return []
+            alive = set(
+                conn.execute(
+                    select(t.volumes.c.id).where(t.volumes.c.id.in_(keys), t.volumes.c.active)
+                ).scalars()
+            )
+            for key in set(keys) - alive:
+                self.index.remove(key)
+                del self.stored[key]
+            return [self.stored[k] for k in keys if k in alive]
 
 
 def _stored(row: Any) -> StoredVolume:

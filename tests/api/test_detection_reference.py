@@ -1,0 +1,105 @@
+"""The stored detection path (the in-memory index on SQLite, the SQL cell index on PostgreSQL)
+finds exactly the conflicts of a brute-force check of every pair of volumes."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from deconfliction.activities.models import ActivityIn
+from deconfliction.activities.service import notify
+from deconfliction.api import create_app
+from deconfliction.detect.strategic import SeparationMinima, conflict
+from deconfliction.parties.service import authenticate
+from deconfliction.record.service import Statement, say
+from deconfliction.store.db import transaction
+from deconfliction.volumes import volume_from_json
+from tests.api.conftest import Api
+from tests.builders import activity, iso, volume
+from tests.conftest import T0
+
+MINIMA = SeparationMinima(9260, 300, 600)
+OFFICER = {"TR": "tr-duty", "IL": "il-duty"}
+
+
+def random_volume(rng: random.Random) -> dict[str, Any]:
+    lon, lat = rng.uniform(35.8, 36.6), rng.uniform(33.8, 34.4)
+    start = T0 + timedelta(minutes=rng.randrange(30, 600, 10))
+    lower = rng.choice([0, 1000, 2700, 3000, 5000])
+    shape: dict[str, Any]
+    if rng.random() < 0.3:
+        shape = {"circle": {"center": [lon, lat], "radius_m": rng.uniform(1000, 15000)}}
+    else:
+        w, h = rng.uniform(0.01, 0.2), rng.uniform(0.005, 0.2)
+        shape = {
+            "footprint": {
+                "type": "Polygon",
+                "coordinates": [
+                    [[lon, lat], [lon + w, lat], [lon + w, lat + h], [lon, lat + h], [lon, lat]]
+                ],
+            }
+        }
+    return {
+        **shape,
+        "altitude": {
+            "lower_m": lower,
+            "upper_m": lower + rng.choice([300, 1000, 3000]),
+            "reference": "W84",
+        },
+        "time": {"start": iso(start), "end": iso(start + timedelta(minutes=rng.choice([10, 60])))},
+    }
+
+
+def test_filed_conflicts_equal_the_brute_force_reference(api: Api) -> None:
+    rng = random.Random(20251)
+    filed: list[tuple[int, str, list[dict[str, Any]]]] = []
+    found: set[frozenset[int]] = set()
+    for n in range(40):
+        party = rng.choice(["TR", "IL"])
+        volumes = [random_volume(rng) for _ in range(rng.randint(1, 3))]
+        r = api.as_(OFFICER[party]).post("/v1/activities", json=activity(*volumes, title=str(n)))
+        assert r.status_code == 201, r.text
+        body = r.json()
+        filed.append((body["id"], party, volumes))
+        found |= {frozenset((body["id"], c["b"]["activity"])) for c in body["conflicts"]}
+    expected = {
+        frozenset((a_id, b_id))
+        for i, (a_id, a_party, a_vols) in enumerate(filed)
+        for b_id, b_party, b_vols in filed[:i]
+        if a_party != b_party
+        and any(
+            conflict(volume_from_json(va), volume_from_json(vb), MINIMA) is not None
+            for va in a_vols
+            for vb in b_vols
+        )
+    }
+    assert expected, "the random plans should cross somewhere"
+    assert found == expected
+
+
+def test_index_sees_writes_made_outside_the_server_and_survives_a_restart(api: Api) -> None:
+    # Another process (the CLI) files a TR plan straight into the database.
+    body = activity(volume(36.0, 34.0), title="filed by the CLI")
+    with transaction(api.engine, write=True) as conn:
+        actor = authenticate(conn, api.tokens["tr-duty"], T0)
+        say(
+            conn,
+            actor,
+            Statement("activity.notify", body=body),
+            lambda: notify(conn, actor, ActivityIn.model_validate(body), T0),
+            "activity",
+            T0,
+        )
+    crossing = api.as_("il-duty").post("/v1/activities", json=activity(volume(36.1, 34.1)))
+    assert [c["b"]["party"] for c in crossing.json()["conflicts"]] == ["TR"]
+    # A new server on the same database rebuilds its index and still sees both.
+    with TestClient(create_app(api.engine, lambda: T0)) as fresh:
+        r = fresh.post(
+            "/v1/activities/check",
+            json=activity(volume(36.05, 34.05)),
+            headers={"Authorization": f"Bearer {api.tokens['tr-cmd']}"},
+        )
+        assert [c["b"]["party"] for c in r.json()] == ["IL"]
