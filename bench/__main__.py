@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SUITES = ("strategic", "ledger", "tactical")
+SUITES = ("strategic", "ledger", "record", "tactical")
 
 
 def main(argv: list[str]) -> None:

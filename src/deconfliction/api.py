@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,11 +22,13 @@ from deconfliction.conflicts.routes import router as conflicts_router
 from deconfliction.errors import Invalid, Problem, TooLarge
 from deconfliction.http import Clock, Services, utc_now
 from deconfliction.parties.routes import router as parties_router
+from deconfliction.record import log
 from deconfliction.record.routes import router as record_router
 from deconfliction.store.db import is_sqlite, transaction
 from deconfliction.zones.routes import router as zones_router
 
 MAX_BODY_BYTES = 1024 * 1024
+CHECKPOINT_EVERY_S = 10.0
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -77,8 +83,20 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-def create_app(engine: Engine, clock: Clock = utc_now) -> FastAPI:
+def create_app(
+    engine: Engine, clock: Clock = utc_now, checkpoint_every_s: float | None = CHECKPOINT_EVERY_S
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        tasks = []
+        if checkpoint_every_s is not None:
+            tasks.append(asyncio.create_task(_sign_checkpoints(engine, clock, checkpoint_every_s)))
+        yield
+        for task in tasks:
+            task.cancel()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="deconfliction",
         version="0.1.0",
         description="Notified 4D activity, conflict detection, hotline and a signed record "
@@ -139,6 +157,21 @@ def create_app(engine: Engine, clock: Clock = utc_now) -> FastAPI:
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     return app
+
+
+async def _sign_checkpoints(engine: Engine, clock: Clock, every_s: float) -> None:
+    """Sign a checkpoint whenever the log grew, so parties always have a recent one to cosign."""
+
+    def sign() -> None:
+        try:
+            with transaction(engine, write=True) as conn:
+                log.checkpoint(conn, clock())
+        except IntegrityError:
+            pass  # another server signed the same size first: that checkpoint serves
+
+    while True:
+        await asyncio.sleep(every_s)
+        await asyncio.to_thread(sign)
 
 
 def _error_line(error: Any) -> str:

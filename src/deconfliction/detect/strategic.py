@@ -37,7 +37,14 @@ from numpy.typing import NDArray
 from shapely import MultiPolygon, Polygon
 
 from deconfliction.geo.boxes import Box, grow_box
-from deconfliction.geo.model import AltitudeBand, Circle, Footprint, GeoError, Volume4D
+from deconfliction.geo.model import (
+    AltitudeBand,
+    Circle,
+    Footprint,
+    GeoError,
+    Volume4D,
+    as_float,
+)
 from deconfliction.geo.projection import (
     LocalProjection,
     footprint_box,
@@ -65,7 +72,8 @@ class SeparationMinima:
 
     def __post_init__(self) -> None:
         for name in ("horizontal_m", "vertical_m", "time_buffer_s"):
-            value = getattr(self, name)
+            value = as_float(getattr(self, name), f"separation minimum {name}")
+            object.__setattr__(self, name, value)
             if not math.isfinite(value) or value < 0.0:
                 raise GeoError(f"separation minimum {name} = {value} is not a finite number >= 0")
 

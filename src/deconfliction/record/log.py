@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from deconfliction.errors import NotFound
 from deconfliction.ledger.canonical import canonical_json
@@ -22,6 +22,7 @@ from deconfliction.ledger.checkpoint import Checkpoint, NoteSigner, NoteVerifier
 from deconfliction.ledger.entry import LOG_AUTHOR, LOG_PARTY, Entry, EntryFields, sign_log_entry
 from deconfliction.ledger.merkle import (
     EMPTY_ROOT,
+    GetNode,
     TreeState,
     border_coordinates,
     consistency_proof,
@@ -30,6 +31,8 @@ from deconfliction.ledger.merkle import (
 )
 from deconfliction.ledger.signing import key_id, private_key_from_seed, public_key_bytes, sign
 from deconfliction.store import tables as t
+
+T = TypeVar("T")
 
 
 def rfc3339(moment: datetime) -> str:
@@ -67,34 +70,71 @@ def store_log_key(conn: Connection, name: str, private_key: Ed25519PrivateKey) -
     return LogKey(name, private_key)
 
 
-def _get_node(conn: Connection) -> Any:
-    def get(level: int, index: int) -> bytes:
-        found = conn.execute(
-            select(t.ledger_nodes.c.hash).where(
-                t.ledger_nodes.c.level == level, t.ledger_nodes.c.idx == index
-            )
-        ).scalar()
-        if found is None:
-            raise NotFound(f"no tree node ({level}, {index})")
-        return bytes(found)
+def _nodes(conn: Connection, coordinates: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """Stored node hashes by (level, index), in one query that uses the primary key."""
+    if not coordinates:
+        return {}
+    wanted = or_(
+        *(
+            and_(t.ledger_nodes.c.level == level, t.ledger_nodes.c.idx == index)
+            for level, index in set(coordinates)
+        )
+    )
+    return {
+        (r.level, int(r.idx)): bytes(r.hash)
+        for r in conn.execute(select(t.ledger_nodes).where(wanted))
+    }
 
-    return get
+
+def _prefetched(conn: Connection, compute: Callable[[GetNode], T]) -> T:
+    """Run a proof computation with all its node reads in one query.
+
+    Which nodes a proof reads depends only on the sizes and indices, never on hash values, so a
+    dry run with placeholder hashes names them all.
+    """
+    asked: list[tuple[int, int]] = []
+
+    def record(level: int, index: int) -> bytes:
+        asked.append((level, index))
+        return EMPTY_ROOT
+
+    compute(record)
+    found = _nodes(conn, asked)
+
+    def get(level: int, index: int) -> bytes:
+        if (level, index) not in found:
+            raise NotFound(f"no tree node ({level}, {index})")
+        return found[(level, index)]
+
+    return compute(get)
 
 
 def _tree(conn: Connection, size: int) -> TreeState:
     """The right border of the stored tree, read in one query."""
     wanted = border_coordinates(size)
-    if not wanted:
-        return TreeState()
-    rows = dict(
-        ((r.level, r.idx), bytes(r.hash))
-        for r in conn.execute(
-            select(t.ledger_nodes).where(
-                tuple_(t.ledger_nodes.c.level, t.ledger_nodes.c.idx).in_(wanted)
-            )
-        )
-    )
+    rows = _nodes(conn, wanted)
     return TreeState(size=size, border=[rows[key] for key in wanted])
+
+
+# The right border after the last append of this process, per database, with the last leaf:
+# reused when the log still ends on that leaf (no other writer, no roll back since), otherwise
+# read again. Saves reading O(log n) nodes on every append.
+_BORDERS: dict[str, tuple[int, bytes, list[bytes]]] = {}
+
+
+def _database(conn: Connection) -> str:
+    return conn.engine.url.render_as_string(hide_password=True)
+
+
+def _border_after(conn: Connection, size: int) -> TreeState:
+    cached = _BORDERS.get(_database(conn))
+    if cached is not None and cached[0] == size and size > 0:
+        last = conn.execute(
+            select(t.entries.c.leaf_hash).where(t.entries.c.idx == size - 1)
+        ).scalar()
+        if last == cached[1].hex():
+            return TreeState(size=size, border=list(cached[2]))
+    return _tree(conn, size)
 
 
 def append(conn: Connection, entry: Entry, subject: str, now: datetime) -> int:
@@ -104,8 +144,9 @@ def append(conn: Connection, entry: Entry, subject: str, now: datetime) -> int:
             select(t.ledger_state.c.size).where(t.ledger_state.c.id == 1).with_for_update()
         ).scalar_one()
     )
-    state = _tree(conn, size)
+    state = _border_after(conn, size)
     nodes = state.append(entry.leaf_hash)
+    _BORDERS[_database(conn)] = (state.size, entry.leaf_hash, list(state.border))
     conn.execute(
         insert(t.ledger_nodes),
         [{"level": level, "idx": index, "hash": value} for level, index, value in nodes],
@@ -177,7 +218,9 @@ def size(conn: Connection) -> int:
 
 
 def root(conn: Connection, tree_size: int) -> bytes:
-    return EMPTY_ROOT if tree_size == 0 else root_at(tree_size, _get_node(conn))
+    if tree_size == 0:
+        return EMPTY_ROOT
+    return _prefetched(conn, lambda get: root_at(tree_size, get))
 
 
 def checkpoint(conn: Connection, now: datetime) -> str:
@@ -195,11 +238,11 @@ def checkpoint(conn: Connection, now: datetime) -> str:
 
 
 def inclusion(conn: Connection, index: int, tree_size: int) -> list[bytes]:
-    return inclusion_proof(index, tree_size, _get_node(conn))
+    return _prefetched(conn, lambda get: inclusion_proof(index, tree_size, get))
 
 
 def consistency(conn: Connection, old_size: int, new_size: int) -> list[bytes]:
-    return consistency_proof(old_size, new_size, _get_node(conn))
+    return _prefetched(conn, lambda get: consistency_proof(old_size, new_size, get))
 
 
 def stored_entry(row: Any) -> Entry:
