@@ -69,9 +69,9 @@ def main(argv: list[str] | None = None) -> None:
                     t.entries.select().where(t.entries.c.kind == "activity.acknowledge")
                 )
             ]
-        signed = [(base64.b64decode(e.signature), signing_bytes(e)) for e in entries]
+        signatures = [(base64.b64decode(e.signature), signing_bytes(e)) for e in entries]
         started = time.perf_counter()
-        for signature, data in signed:
+        for signature, data in signatures:
             public.verify(signature, data)
         verify_s = time.perf_counter() - started
 
