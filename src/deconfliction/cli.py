@@ -9,6 +9,7 @@ exits with code 2; nothing is written.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import sys
 import tomllib
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, Literal, NoReturn, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -28,6 +29,13 @@ from deconfliction.activities import service as activities
 from deconfliction.activities.models import ActivityIn
 from deconfliction.conflicts import service as conflicts
 from deconfliction.conflicts.models import ProposedConflict, SideOut
+from deconfliction.detect.tactical import (
+    TacticalConflict,
+    TacticalMinima,
+    detect_conflicts,
+    read_tracks,
+    with_geodesic_dcpa,
+)
 from deconfliction.errors import Invalid, Problem
 from deconfliction.http import utc_now
 from deconfliction.ledger.checkpoint import NoteVerifier
@@ -68,6 +76,8 @@ keys_app = typer.Typer(
     help="Officer keys, certified and revoked by a party root key.", no_args_is_help=True
 )
 app.add_typer(ledger_app, name="ledger")
+tracks_app = typer.Typer(help="Live tracks: tactical conflict detection.", no_args_is_help=True)
+app.add_typer(tracks_app, name="tracks")
 app.add_typer(keys_app, name="keys")
 app.add_typer(activities_app, name="activities")
 app.add_typer(tokens_app, name="tokens")
@@ -608,6 +618,36 @@ def keys_generate(out: Path) -> None:
     out.write_text(encode_private(private) + "\n", encoding="ascii")
     out.chmod(0o600)
     typer.echo(public_key_b64(private))
+
+
+@tracks_app.command("detect")
+def tracks_detect(
+    file: Path,
+    horizontal_m: Annotated[float, typer.Option("--horizontal-m")] = 9260.0,
+    vertical_m: Annotated[float, typer.Option("--vertical-m")] = 304.8,
+    lookahead_s: Annotated[float, typer.Option("--lookahead-s")] = 300.0,
+    same_party: Annotated[
+        bool, typer.Option("--same-party", help="Also pairs of one party.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Predicted losses of separation among the tracks in FILE (CSV or JSON Lines with
+    id,party,lat,lon,alt_m,gs_mps,course_deg,vs_mps at one instant): one line per pair."""
+
+    def run() -> list[TacticalConflict]:
+        fmt: Literal["csv", "jsonl"] = "jsonl" if file.suffix in (".jsonl", ".json") else "csv"
+        batch = read_tracks(file.read_text(encoding="utf-8"), fmt)
+        minima = TacticalMinima(horizontal_m, vertical_m, lookahead_s)
+        return with_geodesic_dcpa(batch, detect_conflicts(batch, minima, same_party=same_party))
+
+    for found in guarded(run):
+        if as_json:
+            typer.echo(json.dumps(dataclasses.asdict(found)))
+        else:
+            typer.echo(
+                f"{found.a}\t{found.b}\tCPA in {found.tcpa_s:.0f} s at "
+                f"{found.dcpa_m:.0f} m\tloss from {found.t_in_s:.0f} to {found.t_out_s:.0f} s"
+            )
 
 
 def main() -> None:
