@@ -1,5 +1,5 @@
 # The two commands (make demo, make test) build .venv themselves from constraints.txt.
-PY ?= python3.11
+PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

@@ -92,3 +92,18 @@ def test_me_and_parties(api: Api) -> None:
     assert me["party"]["language"] == "he"
     codes = [p["code"] for p in api.as_("un-obs").get("/v1/parties").json()]
     assert codes == ["AZ", "IL", "TR", "UNDOF"]
+
+
+def test_openapi_lists_every_endpoint_and_needs_no_token(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    paths = set(spec["paths"])
+    for path in (
+        "/v1/activities",
+        "/v1/activities/{activity_id}/acknowledge",
+        "/v1/zones",
+        "/v1/conflicts",
+        "/v1/ledger/export",
+        "/v1/ledger/proof/inclusion",
+    ):
+        assert path in paths, path
+    assert api.client.get("/docs").status_code == 200
