@@ -39,7 +39,7 @@ def add_cosignature(conn: Connection, actor: Actor, size: int, line: str) -> str
         )
     if any(s.name == signature.name for s in note.signatures):
         return str(row.note)
-    cosigned = row.note + signature.line() + "\n"
+    cosigned = row.note + signature.line()
     conn.execute(update(t.checkpoints).where(t.checkpoints.c.size == size).values(note=cosigned))
     return str(cosigned)
 
@@ -49,20 +49,22 @@ def cosign_latest(conn: Connection, actor: Actor, root: Ed25519PrivateKey, now: 
     the party cosigned (consistency proof), then cosign it with the party root key."""
     note = log.checkpoint(conn, now)
     newest = Checkpoint.parse(parse_note(note).text)
-    for row in conn.execute(
-        select(t.checkpoints)
-        .where(t.checkpoints.c.size < newest.size)
-        .order_by(t.checkpoints.c.size.desc())
-    ):
+    for row in conn.execute(select(t.checkpoints).order_by(t.checkpoints.c.size.desc())):
         earlier = parse_note(row.note)
-        if any(s.name == actor.party for s in earlier.signatures):
-            old = Checkpoint.parse(earlier.text)
-            proof = log.consistency(conn, old.size, newest.size)
-            if not verify_consistency(old.size, newest.size, old.root, newest.root, proof):
-                raise Conflict(
-                    f"checkpoint {newest.size} does not extend checkpoint {old.size} "
-                    f"that {actor.party} cosigned: the log forked or was rewritten"
-                )
-            break
+        if not any(s.name == actor.party for s in earlier.signatures):
+            continue
+        old = Checkpoint.parse(earlier.text)
+        if old.size > newest.size or (old.size == newest.size and old.root != newest.root):
+            raise Conflict(
+                f"the log is back at size {newest.size} after {actor.party} cosigned "
+                f"size {old.size}: it was rolled back or rewritten"
+            )
+        proof = log.consistency(conn, old.size, newest.size)
+        if not verify_consistency(old.size, newest.size, old.root, newest.root, proof):
+            raise Conflict(
+                f"checkpoint {newest.size} does not extend checkpoint {old.size} "
+                f"that {actor.party} cosigned: the log forked or was rewritten"
+            )
+        break
     line = NoteSigner(actor.party, root).sign(parse_note(note).text).line()
     return add_cosignature(conn, actor, newest.size, line)

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Row, select
 from deconfliction.activities.visibility import readable_ids
 from deconfliction.conflicts.service import list_conflicts
 from deconfliction.parties.models import Actor
-from deconfliction.record.log import export_records, stored_entry
+from deconfliction.record.log import entry_json, export_records
 from deconfliction.store import tables as t
 
 PUBLIC_SUBJECTS = ("zone", "party")
@@ -42,12 +42,14 @@ def readable_payloads(conn: Connection, actor: Actor, rows: Sequence[Any]) -> se
 
 
 def entry_out(row: Row[Any], show_payload: bool) -> dict[str, Any]:
-    entry = stored_entry(row)
+    entry = entry_json(row)
+    if not show_payload:
+        entry["payload"] = None
     return {
         "index": int(row.idx),
         "subject": row.subject,
         "integrated_at": row.integrated_at,
-        "entry": (entry if show_payload else entry.redacted()).to_json(),
+        "entry": entry,
     }
 
 
