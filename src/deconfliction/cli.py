@@ -1,5 +1,5 @@
-"""The `deconfliction` command: set up an area, run the server and the demo, work with zones and
-activities from a terminal.
+"""The `deconfliction` command: set up an area, run the server and the demo, work with zones,
+activities and conflicts, export and verify the record, check tracks, from a terminal.
 
 The CLI works on the database directly (like datasette) but acts with an officer's token, so the
 party is always the token's: `--token` or DECONFLICTION_TOKEN. Bad input prints one line and
@@ -65,22 +65,25 @@ app = typer.Typer(
 )
 zones_app = typer.Typer(help="Declared zones.", no_args_is_help=True)
 activities_app = typer.Typer(help="Notified activities.", no_args_is_help=True)
-tokens_app = typer.Typer(help="API tokens of officers.", no_args_is_help=True)
 conflicts_app = typer.Typer(help="Detected conflicts.", no_args_is_help=True)
-app.add_typer(zones_app, name="zones")
-app.add_typer(conflicts_app, name="conflicts")
 ledger_app = typer.Typer(
     help="The signed record: export, verify offline, ask, checkpoints.", no_args_is_help=True
 )
 keys_app = typer.Typer(
     help="Officer keys, certified and revoked by a party root key.", no_args_is_help=True
 )
-app.add_typer(ledger_app, name="ledger")
+tokens_app = typer.Typer(help="API tokens of officers.", no_args_is_help=True)
 tracks_app = typer.Typer(help="Live tracks: tactical conflict detection.", no_args_is_help=True)
-app.add_typer(tracks_app, name="tracks")
-app.add_typer(keys_app, name="keys")
-app.add_typer(activities_app, name="activities")
-app.add_typer(tokens_app, name="tokens")
+for name, sub_app in (
+    ("zones", zones_app),
+    ("activities", activities_app),
+    ("conflicts", conflicts_app),
+    ("ledger", ledger_app),
+    ("keys", keys_app),
+    ("tokens", tokens_app),
+    ("tracks", tracks_app),
+):
+    app.add_typer(sub_app, name=name)
 
 DbOption = Annotated[
     str | None,
@@ -232,7 +235,7 @@ def tokens_issue(officer: str, db: DbOption = None) -> None:
 
 @app.command()
 def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve the API (and the web UI) on HOST:PORT."""
+    """Serve the API on HOST:PORT (docs at /docs)."""
     import uvicorn
 
     from deconfliction.api import create_app
