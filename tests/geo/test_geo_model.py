@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 from shapely import LineString, Polygon
 
@@ -99,3 +100,14 @@ def test_volume_rejects_bad_footprints() -> None:
 def test_volume_accepts_circle() -> None:
     volume = Volume4D(Circle(36.0, 33.0, 5000.0), AltitudeBand(0, 1000), T0, T0 + timedelta(1))
     assert isinstance(volume.footprint, Circle)
+
+
+def test_numpy_scalars_become_plain_floats() -> None:
+    circle = Circle(np.float64(36.5), np.float64(33.1), np.int64(5000))  # type: ignore[arg-type]
+    band = AltitudeBand(np.float32(0.0), np.float64(1000.0))  # type: ignore[arg-type]
+    assert type(circle.lon) is float and type(circle.radius_m) is float
+    assert type(band.lower_m) is float
+    with pytest.raises(GeoError, match="circle lat is not a number"):
+        Circle(36.0, "33", 5.0)  # type: ignore[arg-type]
+    with pytest.raises(GeoError, match="altitude lower_m is not a number"):
+        AltitudeBand(True, 5.0)

@@ -70,7 +70,10 @@ Lookup = Callable[[int], tuple[str, Volume4D]]
 
 
 class VolumeIndex:
-    """Stored volumes of many activities, keyed by an integer (e.g. the volume's row id)."""
+    """Stored volumes of many activities, keyed by an integer (e.g. the volume's row id).
+
+    Not thread-safe: writes (and reads during writes) must be serialised by the caller, as
+    detection and insertion of an activity are one critical section anyway."""
 
     def __init__(self) -> None:
         self._size = 0  # rows written, dead or alive
