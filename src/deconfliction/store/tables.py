@@ -285,3 +285,176 @@ conflict_parties = Table(
     Column("accepted_by", String(64)),
 )
 Index("ix_conflict_parties_party", conflict_parties.c.party)
+
+# --- The hotline (migration 0004) -------------------------------------------------------------
+
+# Per party: the time zone its officers read local times in, and its escalation ladder (copied
+# onto each message when it is sent; editing it later changes no message in flight).
+hotline_parties = Table(
+    "hotline_parties",
+    metadata,
+    Column("party", String(16), ForeignKey("parties.code"), primary_key=True),
+    Column("time_zone", String(64), nullable=False),
+    Column("ladder", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Per pair of parties ("IL-TR", codes sorted): channel state, acknowledgement deadlines per
+# priority and the periodic comms check timer.
+hotline_channels = Table(
+    "hotline_channels",
+    metadata,
+    Column("pair", String(40), primary_key=True),
+    Column("party_a", String(16), ForeignKey("parties.code"), nullable=False),
+    Column("party_b", String(16), ForeignKey("parties.code"), nullable=False),
+    Column("state", String(16), nullable=False),  # open | degraded | suspended
+    Column("reason", String(500)),
+    Column("state_since", UTCDateTime, nullable=False),
+    Column("deadlines", JSON, nullable=False),  # {"FLASH": s, "URGENT": s, "ROUTINE": s}
+    Column("comms_check_every_s", Integer, nullable=False),  # 0: no periodic checks
+    Column("next_comms_check_at", UTCDateTime),
+    Column("checks_sent", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_hotline_channels_next_check", hotline_channels.c.next_comms_check_at)
+
+hotline_threads = Table(
+    "hotline_threads",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject", String(200), nullable=False),
+    Column("conflict_id", Integer, ForeignKey("conflicts.id")),  # opened for a conflict
+    Column("channel", String(40)),  # the comms checks of this channel ("IL-TR")
+    Column("opened_by", String(16)),  # the party; null: the system
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_hotline_threads_conflict", hotline_threads.c.conflict_id, unique=True)
+Index("ix_hotline_threads_channel", hotline_threads.c.channel, unique=True)
+
+hotline_thread_parties = Table(
+    "hotline_thread_parties",
+    metadata,
+    Column("thread_id", Integer, ForeignKey("hotline_threads.id"), primary_key=True),
+    Column("party", String(16), ForeignKey("parties.code"), primary_key=True),
+)
+Index("ix_hotline_thread_parties_party", hotline_thread_parties.c.party)
+
+hotline_messages = Table(
+    "hotline_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("thread_id", Integer, ForeignKey("hotline_threads.id"), nullable=False),
+    Column("sender_party", String(16)),  # null: sent by the system (comms checks, conflicts)
+    Column("sender_officer", String(64)),
+    Column("type", String(32), nullable=False),
+    Column("priority", String(8), nullable=False),
+    Column("content", JSON, nullable=False),  # the type's structured fields
+    Column("text", Text),  # free text, as written
+    Column("text_language", String(16)),
+    Column("in_reply_to", Integer, ForeignKey("hotline_messages.id")),
+    Column("conflict_id", Integer),
+    Column("activity_id", Integer),
+    Column("recipients", JSON, nullable=False),  # party codes
+    Column("copied", JSON, nullable=False),  # the mediator parties
+    Column("created_at", UTCDateTime, nullable=False),
+)
+Index("ix_hotline_messages_thread", hotline_messages.c.thread_id, hotline_messages.c.id)
+
+# One row per message and recipient party: receipts, the copied deadline and ladder, and the
+# escalation timer (`next_escalation_at`), claimed by the scheduler with a conditional UPDATE.
+hotline_recipients = Table(
+    "hotline_recipients",
+    metadata,
+    Column("message_id", Integer, ForeignKey("hotline_messages.id"), primary_key=True),
+    Column("party", String(16), ForeignKey("parties.code"), primary_key=True),
+    Column("channel", String(40), nullable=False),
+    Column("deadline_at", UTCDateTime, nullable=False),
+    Column("ladder", JSON, nullable=False),
+    Column("rung", Integer, nullable=False),
+    Column("next_escalation_at", UTCDateTime),
+    Column("escalated_at", UTCDateTime),
+    Column("delivered_at", UTCDateTime),
+    Column("delivered_by", String(64)),
+    Column("read_at", UTCDateTime),
+    Column("read_by", String(64)),
+    Column("acknowledged_at", UTCDateTime),
+    Column("acknowledged_by", String(64)),
+)
+Index("ix_hotline_recipients_due", hotline_recipients.c.next_escalation_at)
+Index("ix_hotline_recipients_party", hotline_recipients.c.party, hotline_recipients.c.message_id)
+Index("ix_hotline_recipients_channel", hotline_recipients.c.channel)
+
+# The event stream: one row per event, written in the transaction of the change. Ids follow
+# commit order (writers hold the log's lock when they publish), so `id > after` misses nothing.
+stream_events = Table(
+    "stream_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(64), nullable=False),
+    Column("audience", JSON, nullable=False),  # party codes; mediators read every event
+    Column("payload", JSON, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+stream_audience = Table(
+    "stream_audience",
+    metadata,
+    Column("event_id", Integer, ForeignKey("stream_events.id"), primary_key=True),
+    Column("party", String(16), primary_key=True),
+)
+Index("ix_stream_audience_party", stream_audience.c.party, stream_audience.c.event_id)
+
+# --- The live picture (migration 0005) --------------------------------------------------------
+
+# The latest state of each live track, written in one batch about once a second, so that a
+# restarted server has its picture back (states already stale on reading are left out).
+track_states = Table(
+    "track_states",
+    metadata,
+    Column("party", String(16), primary_key=True),
+    Column("track_id", String(128), primary_key=True),
+    Column("source", String(16), nullable=False),  # cot | sbs1 | api | sim
+    Column("callsign", String(64)),
+    Column("type", String(64)),
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("alt_m", Float, nullable=False),
+    Column("gs_mps", Float, nullable=False),
+    Column("course_deg", Float, nullable=False),
+    Column("vs_mps", Float, nullable=False),
+    Column("time", UTCDateTime, nullable=False),
+    Column("stale_at", UTCDateTime, nullable=False),
+)
+Index("ix_track_states_stale", track_states.c.stale_at)
+
+# Tactical alerts: a predicted loss of separation between tracks of two parties (kind "pair":
+# a, b = "PARTY/track") or a predicted entry of a track into another party's zone ("zone").
+# Raised once, updated while it lasts, cleared after N cycles out of conflict.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),  # pair | zone
+    Column("a", String(160), nullable=False),
+    Column("b", String(160)),
+    Column("zone_id", Integer, ForeignKey("zones.id")),
+    Column("party_a", String(16), nullable=False),
+    Column("party_b", String(16), nullable=False),  # b's party, or the zone's owner
+    Column("parties", JSON, nullable=False),
+    Column("tcpa_s", Float),
+    Column("dcpa_m", Float),
+    Column("t_in_s", Float, nullable=False),
+    Column("t_out_s", Float),
+    Column("segment", JSON, nullable=False),  # GeoJSON LineString: the CPA segment / entry
+    Column("altitudes_m", JSON, nullable=False),
+    Column("state", String(16), nullable=False),  # raised | updated | cleared
+    Column("raised_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("cleared_at", UTCDateTime),
+)
+Index("ix_alerts_state", alerts.c.state)
+Index("ix_alerts_party_a", alerts.c.party_a, alerts.c.id)
+Index("ix_alerts_party_b", alerts.c.party_b, alerts.c.id)

@@ -1,0 +1,1 @@
+"""Feeds in and out: Cursor-on-Target (TAK) and SBS-1 (BaseStation)."""

@@ -1,0 +1,306 @@
+"""The event stream over WebSocket (`GET /v1/stream`) and Server-Sent Events (`GET
+/v1/stream/sse`): every event the caller may see, in id order, each once.
+
+Auth: `Authorization: Bearer <token>` or `?token=<token>` (browsers cannot set headers on a
+WebSocket or an EventSource). Where to start: `?after=<id>` (SSE: also `Last-Event-ID`, which
+wins) gives every event after that id, then live ones; without it, only events from now on.
+A client that reconnects with the last id it got misses nothing and gets nothing twice.
+
+Each event is `{"id", "kind", "at", "payload"}` (SSE: `id:`, `event:` the kind, `data:` that
+JSON). A `message.sent` event carries the message rendered for the reader (its party's language
+or `?lang=`), and pushing it to an officer of a recipient party gives that party's delivered
+receipt. Refused connections get a problem+json HTTP answer (WebSocket denial response; close
+code 4401/4422 where the server cannot send one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, WebSocket
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.applications import Starlette
+from starlette.websockets import WebSocketDisconnect
+
+from deconfliction.errors import Invalid, Problem, Unauthorized
+from deconfliction.hotline import service as hotline
+from deconfliction.hotline import templates
+from deconfliction.hotline.models import MessageOut
+from deconfliction.http import Services
+from deconfliction.parties.models import Actor
+from deconfliction.parties.service import authenticate
+from deconfliction.store.db import transaction
+from deconfliction.stream.service import (
+    BATCH,
+    StreamEvent,
+    StreamHub,
+    Subscription,
+    events_after,
+    latest_id,
+)
+
+router = APIRouter(tags=["stream"])
+log = logging.getLogger(__name__)
+KEEPALIVE_S = 15.0
+LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+
+
+def hub_of(app: Starlette) -> StreamHub:
+    """The app's hub (one per app, made on first use)."""
+    hub: StreamHub | None = getattr(app.state, "stream_hub", None)
+    if hub is None:
+        hub = StreamHub(app.state.services.engine)
+        app.state.stream_hub = hub
+    return hub
+
+
+def _token(authorization: str | None, token: str | None) -> str:
+    if authorization is not None:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Unauthorized("Authorization must be 'Bearer <token>'")
+        return value.strip()
+    if token:
+        return token
+    raise Unauthorized("send 'Authorization: Bearer <token>' or ?token=<token>")
+
+
+def _after(*candidates: str | None) -> int | None:
+    for raw in candidates:
+        if raw is None:
+            continue
+        if not raw.strip().isdigit():
+            raise Invalid(
+                f"after / Last-Event-ID must be an event id (a whole number), not {raw!r}"
+            )
+        return int(raw.strip())
+    return None
+
+
+def _authenticate(svc: Services, token: str) -> Actor:
+    with transaction(svc.engine, write=False) as conn:
+        return authenticate(conn, token, svc.clock())
+
+
+class Session:
+    """One connection's reading: what it has sent, how it renders, the receipts it gives."""
+
+    def __init__(self, svc: Services, hub: StreamHub, actor: Actor, language: str | None) -> None:
+        self.svc = svc
+        self.hub = hub
+        self.actor = actor
+        self.last = 0
+        with transaction(svc.engine, write=False) as conn:
+            self.reader = hotline.reader(conn, actor, language)
+
+    def catch_up(self) -> list[StreamEvent]:
+        with transaction(self.svc.engine, write=False) as conn:
+            return events_after(conn, self.actor, self.last, BATCH)
+
+    def start_live(self) -> None:
+        with transaction(self.svc.engine, write=False) as conn:
+            self.last = latest_id(conn)
+
+    def wire(self, event: StreamEvent) -> dict[str, Any]:
+        payload = event.payload
+        if event.kind == "message.sent" and "message" in payload:
+            message = MessageOut.model_validate(payload["message"])
+            message.rendered = templates.render(
+                message, self.reader.language, self.reader.time_zone, self.actor.party
+            )
+            payload = {**payload, "message": message.model_dump(mode="json")}
+        return {
+            "id": event.id,
+            "kind": event.kind,
+            "at": event.at.isoformat().replace("+00:00", "Z"),
+            "payload": payload,
+        }
+
+    def frame(self, event: StreamEvent) -> str:
+        """The event as JSON text, made once per process for every reader who reads it alike."""
+        key: tuple[Any, ...] = (event.id,)
+        if event.kind == "message.sent":
+            key = (event.id, self.reader.language, self.reader.time_zone, self.actor.party)
+        return self.hub.frame(key, lambda: json.dumps(self.wire(event), ensure_ascii=False))
+
+    def to_deliver(self, events: list[StreamEvent]) -> list[int]:
+        """Messages to this officer's party just pushed whose delivered receipt this process
+        has not given yet (called on the event loop)."""
+        return self.hub.not_yet_delivered(
+            self.actor.party,
+            [
+                int(e.payload["message"]["id"])
+                for e in events
+                if e.kind == "message.sent"
+                and self.actor.party in e.payload["message"].get("to", [])
+            ],
+        )
+
+    def deliver(self, message_ids: list[int]) -> None:
+        """Give those delivered receipts (in a worker thread: it writes)."""
+        if not message_ids:
+            return
+        try:
+            with transaction(self.svc.engine, write=True) as conn:
+                hotline.mark_delivered(conn, self.actor, message_ids, self.svc.clock())
+        except Exception:  # the push happened; the next fetch gives the receipt instead
+            log.exception("delivered receipts for messages %s not recorded", message_ids)
+
+    def fresh(self, events: list[StreamEvent]) -> list[StreamEvent]:
+        """Those not sent yet, and move the mark past them."""
+        new = [e for e in events if e.id > self.last]
+        if new:
+            self.last = new[-1].id
+        return new
+
+
+async def _drain(sub: Subscription, first: StreamEvent | None) -> list[StreamEvent]:
+    events = [first] if first is not None else []
+    while not sub.queue.empty():
+        events.append(sub.queue.get_nowait())
+    return events
+
+
+async def _events(
+    session: Session, sub: Subscription, after: int | None, wait_s: float | None = None
+) -> AsyncIterator[list[StreamEvent]]:
+    """Batches of events for one connection: first those after `after` from the table, then
+    live ones from the hub (a queue that overflowed is replaced by a catch-up from the table).
+    With `wait_s`, an empty batch comes when nothing arrived for that long (for keep-alives)."""
+    if after is None:
+        await asyncio.to_thread(session.start_live)
+    else:
+        session.last = after
+    catching_up = after is not None
+    while True:
+        if catching_up:
+            batch = await asyncio.to_thread(session.catch_up)
+            fresh = session.fresh(batch)
+            if fresh:
+                yield fresh
+            if len(batch) >= BATCH:
+                continue
+            catching_up = False
+        try:
+            first = await asyncio.wait_for(sub.queue.get(), wait_s)
+        except TimeoutError:
+            yield []
+            continue
+        if sub.overflowed:
+            sub.overflowed = False
+            await _drain(sub, None)
+            catching_up = True
+            continue
+        fresh = session.fresh(await _drain(sub, first))
+        if fresh:
+            yield fresh
+
+
+async def _until_disconnect(websocket: WebSocket) -> None:
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+async def _deny(websocket: WebSocket, problem: Problem) -> None:
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(
+            JSONResponse(
+                problem.body(),
+                status_code=problem.status,
+                media_type="application/problem+json",
+                headers={"WWW-Authenticate": "Bearer"} if problem.status == 401 else None,
+            )
+        )
+    else:
+        await websocket.close(code=4000 + problem.status, reason=problem.detail[:120])
+
+
+@router.websocket("/v1/stream")
+async def stream_websocket(websocket: WebSocket) -> None:
+    svc: Services = websocket.app.state.services
+    params = websocket.query_params
+    try:
+        token = _token(websocket.headers.get("authorization"), params.get("token"))
+        after = _after(params.get("after"))
+        language = params.get("lang")
+        if language is not None and not re.fullmatch(LANGUAGE_PATTERN, language):
+            raise Invalid(f"lang: not a language tag: {language!r}")
+        actor = await asyncio.to_thread(_authenticate, svc, token)
+        hub = hub_of(websocket.app)
+        session = await asyncio.to_thread(Session, svc, hub, actor, language)
+    except Problem as problem:
+        await _deny(websocket, problem)
+        return
+    await websocket.accept()
+    sub = await hub.subscribe(actor)
+    closed = asyncio.create_task(_until_disconnect(websocket))
+    batches = _events(session, sub, after).__aiter__()
+    try:
+        while True:
+            following = asyncio.ensure_future(batches.__anext__())
+            done, _ = await asyncio.wait({following, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if closed in done:
+                following.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await following
+                break
+            batch = following.result()
+            for event in batch:
+                await websocket.send_text(session.frame(event))
+            await asyncio.to_thread(session.deliver, session.to_deliver(batch))
+    except WebSocketDisconnect:
+        pass
+    finally:
+        hub.unsubscribe(sub)
+        closed.cancel()
+        with contextlib.suppress(Exception):
+            await batches.aclose()  # type: ignore[attr-defined]
+
+
+@router.get(
+    "/v1/stream/sse",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_sse(
+    request: Request,
+    token: Annotated[str | None, Query(description="the token, if no Authorization header")] = None,
+    after: Annotated[str | None, Query(description="the last event id you got")] = None,
+    lang: Annotated[str | None, Query(pattern=LANGUAGE_PATTERN)] = None,
+    authorization: Annotated[str | None, Header()] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    svc: Services = request.app.state.services
+    start = _after(last_event_id, after)
+    actor = await asyncio.to_thread(_authenticate, svc, _token(authorization, token))
+    hub = hub_of(request.app)
+    session = await asyncio.to_thread(Session, svc, hub, actor, lang)
+
+    async def lines() -> AsyncIterator[str]:
+        sub = await hub.subscribe(actor)
+        try:
+            yield "retry: 2000\n\n"
+            async for batch in _events(session, sub, start, wait_s=KEEPALIVE_S):
+                if not batch:
+                    yield ": keep-alive\n\n"
+                    continue
+                for event in batch:
+                    data = session.frame(event)
+                    yield f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n"
+                await asyncio.to_thread(session.deliver, session.to_deliver(batch))
+        finally:
+            hub.unsubscribe(sub)
+
+    return StreamingResponse(
+        lines(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,1 @@
+"""The live picture: track states from feeds and officers, tactical alerts."""
