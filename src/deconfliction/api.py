@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,11 +22,20 @@ from deconfliction.activities.routes import router as activities_router
 from deconfliction.conflicts.detection import CellIndex, MemoryIndex
 from deconfliction.conflicts.routes import router as conflicts_router
 from deconfliction.errors import Invalid, Problem, TooLarge
+from deconfliction.feeds.servers import FeedConfig, feeds_from_text
+from deconfliction.hotline import scheduler as hotline_scheduler
+from deconfliction.hotline.routes import router as hotline_router
 from deconfliction.http import Clock, Services, utc_now
 from deconfliction.parties.routes import router as parties_router
 from deconfliction.record import log
 from deconfliction.record.routes import router as record_router
 from deconfliction.store.db import is_sqlite, transaction
+from deconfliction.stream.routes import router as stream_router
+from deconfliction.stream.service import publish
+from deconfliction.tracks.loop import Live, LoopConfig
+from deconfliction.tracks.models import AlertOut
+from deconfliction.tracks.routes import alerts_router
+from deconfliction.tracks.routes import router as tracks_router
 from deconfliction.zones.routes import router as zones_router
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -84,16 +95,48 @@ class BodyLimit:
 
 
 def create_app(
-    engine: Engine, clock: Clock = utc_now, checkpoint_every_s: float | None = CHECKPOINT_EVERY_S
+    engine: Engine,
+    clock: Clock = utc_now,
+    checkpoint_every_s: float | None = CHECKPOINT_EVERY_S,
+    hotline_every_s: float | None = hotline_scheduler.EVERY_S,
+    tactical_every_s: float | None = 1.0,
+    feeds: list[FeedConfig] | None = None,
+    demo_replay: tuple[datetime, timedelta] | None = None,
 ) -> FastAPI:
+    """The app. Background work: checkpoints, hotline timers, and (unless `tactical_every_s` is
+    None) the live picture: track feeds (`feeds`, else DECONFLICTION_FEEDS) and the 1 Hz
+    tactical loop; `demo_replay` (day start, time shift) feeds it simulated demo tracks."""
+    live: Live | None = None
+    if tactical_every_s is not None:
+        live = Live(
+            engine,
+            clock,
+            feeds if feeds is not None else feeds_from_text(os.environ.get("DECONFLICTION_FEEDS")),
+            config=LoopConfig(every_s=tactical_every_s),
+            on_alert_in_tx=_push_alert,
+        )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         tasks = []
         if checkpoint_every_s is not None:
             tasks.append(asyncio.create_task(_sign_checkpoints(engine, clock, checkpoint_every_s)))
+        if hotline_every_s is not None:
+            tasks.append(
+                asyncio.create_task(hotline_scheduler.loop(engine, clock, hotline_every_s))
+            )
+        if live is not None:
+            await live.start()
+            if demo_replay is not None:
+                live.start_simulation(*demo_replay)
         yield
+        if live is not None:
+            await live.stop()
         for task in tasks:
             task.cancel()
+        hub = getattr(_app.state, "stream_hub", None)
+        if hub is not None:
+            await hub.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -109,6 +152,7 @@ def create_app(
         with transaction(engine, write=False) as conn:
             memory.build(conn, clock())
         index = memory
+    app.state.live = live
     app.state.services = Services(engine=engine, clock=clock, index=index)
 
     @app.exception_handler(Problem)
@@ -153,10 +197,25 @@ def create_app(
         activities_router,
         conflicts_router,
         record_router,
+        hotline_router,
+        stream_router,
+        tracks_router,
+        alerts_router,
     ):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     return app
+
+
+def _push_alert(conn: Connection, alert: AlertOut, event: str) -> None:
+    """Tell the parties of a tactical alert on the stream, in the alert's transaction."""
+    publish(
+        conn,
+        alert.parties,
+        f"alert.{event}",
+        {"alert": alert.model_dump(mode="json")},
+        alert.updated_at,
+    )
 
 
 async def _sign_checkpoints(engine: Engine, clock: Clock, every_s: float) -> None:

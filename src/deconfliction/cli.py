@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn, TypeVar
 
@@ -37,6 +37,7 @@ from deconfliction.detect.tactical import (
     with_geodesic_dcpa,
 )
 from deconfliction.errors import Invalid, Problem
+from deconfliction.hotline.cli import hotline_app
 from deconfliction.http import utc_now
 from deconfliction.ledger.checkpoint import NoteVerifier
 from deconfliction.ledger.entry import officer_key_name
@@ -55,6 +56,7 @@ from deconfliction.record.ask import ask_activity
 from deconfliction.record.keys import encode_private, read_private, trust
 from deconfliction.record.service import Statement, say, sign_statement
 from deconfliction.store.db import database_url, make_engine, migrate, transaction
+from deconfliction.tracks import cli as tracks_cli
 from deconfliction.zones import service as zones
 from deconfliction.zones.models import ZoneIn
 
@@ -82,8 +84,10 @@ for name, sub_app in (
     ("keys", keys_app),
     ("tokens", tokens_app),
     ("tracks", tracks_app),
+    ("hotline", hotline_app),
 ):
     app.add_typer(sub_app, name=name)
+tracks_app.add_typer(tracks_cli.app)
 
 DbOption = Annotated[
     str | None,
@@ -106,6 +110,7 @@ KeyOption = Annotated[
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
 T = TypeVar("T")
+DEMO_ENCOUNTER = timedelta(hours=8, minutes=11, seconds=30)
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -275,7 +280,14 @@ def demo(
         from deconfliction.api import create_app
 
         typer.echo(f"Serving http://{host}:{port}/ (API docs at /docs). Ctrl-C to stop.")
-        uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+        # Replay the demo day's tracks shifted so that the T4 crossing happens a minute from now.
+        shift = summary.day_start + DEMO_ENCOUNTER - utc_now()
+        uvicorn.run(
+            create_app(engine, demo_replay=(summary.day_start, shift)),
+            host=host,
+            port=port,
+            log_level="warning",
+        )
 
 
 @zones_app.command("list")

@@ -62,5 +62,9 @@ class OfficerClient:
 
 @pytest.fixture
 def api(engine: Engine, clock: FakeClock, tokens: dict[str, str]) -> Iterator[Api]:
-    with TestClient(create_app(engine, clock)) as client:
+    with TestClient(
+        create_app(
+            engine, clock, checkpoint_every_s=None, hotline_every_s=None, tactical_every_s=None
+        )
+    ) as client:
         yield Api(client, tokens, engine)

@@ -213,3 +213,11 @@ def test_conflict_filters(api: Api) -> None:
     assert len(tr.get("/v1/conflicts", params={"start": "2030-01-01T02:00:00Z"}).json()) == 1
     assert tr.get("/v1/conflicts", params={"start": "2030-01-02T00:00:00Z"}).json() == []
     assert tr.get("/v1/conflicts", params={"state": "bogus"}).status_code == 422
+
+
+def test_sharing_only_an_edge_is_within_the_minima_not_shared_airspace(api: Api) -> None:
+    api.as_("tr-duty").post("/v1/activities", json=activity(volume(36.0, 34.0)))
+    beside = api.as_("il-duty").post("/v1/activities", json=activity(volume(36.2, 34.0)))
+    [found] = beside.json()["conflicts"]
+    assert found["overlap"]["distance_m"] == 0.0
+    assert found["severity"] == "medium"

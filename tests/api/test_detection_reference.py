@@ -96,7 +96,15 @@ def test_index_sees_writes_made_outside_the_server_and_survives_a_restart(api: A
     crossing = api.as_("il-duty").post("/v1/activities", json=activity(volume(36.1, 34.1)))
     assert [c["b"]["party"] for c in crossing.json()["conflicts"]] == ["TR"]
     # A new server on the same database rebuilds its index and still sees both.
-    with TestClient(create_app(api.engine, lambda: T0)) as fresh:
+    with TestClient(
+        create_app(
+            api.engine,
+            lambda: T0,
+            checkpoint_every_s=None,
+            hotline_every_s=None,
+            tactical_every_s=None,
+        )
+    ) as fresh:
         r = fresh.post(
             "/v1/activities/check",
             json=activity(volume(36.05, 34.05)),

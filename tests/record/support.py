@@ -64,7 +64,11 @@ def make_area(engine: Engine, clock: FakeClock, client: TestClient, *, server_he
 
 def app_client(engine: Engine, clock: FakeClock) -> TestClient:
     """The app without its background checkpoint signer: checkpoints only when a test asks."""
-    return TestClient(create_app(engine, clock, checkpoint_every_s=None))
+    return TestClient(
+        create_app(
+            engine, clock, checkpoint_every_s=None, hotline_every_s=None, tactical_every_s=None
+        )
+    )
 
 
 def officer_kid(officer: str, private: Ed25519PrivateKey) -> str:

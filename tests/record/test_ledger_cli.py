@@ -154,7 +154,11 @@ def test_ask_who_was_notified_and_who_acknowledged(terminal: Terminal) -> None:
     assert notified["proof"][0]["inclusion_proof"] is not None
 
     # IL acknowledges over the API, signing on its client with its own key file.
-    with TestClient(create_app(terminal.engine, checkpoint_every_s=None)) as client:
+    with TestClient(
+        create_app(
+            terminal.engine, checkpoint_every_s=None, hotline_every_s=None, tactical_every_s=None
+        )
+    ) as client:
         api = Api(client, terminal.tokens, terminal.engine)
         header = signature_header(
             Statement("activity.acknowledge", target=aid),

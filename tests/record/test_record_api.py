@@ -143,6 +143,7 @@ def test_every_write_is_one_signed_statement_and_the_export_verifies(api: Api) -
         "activity.notified",
         "activity.notified",
         "conflict.detected",
+        "message.sent",  # the hotline thread the conflict opened
         "activity.acknowledged",
         "conflict.acknowledged",
         "conflict.accepted",
@@ -155,7 +156,11 @@ def test_every_write_is_one_signed_statement_and_the_export_verifies(api: Api) -
         assert cause in statements, (index, fact)
         assert cause == max(i for i in statements if i < index)  # the write it belongs to
         said = statements[cause]
-        assert fact["payload"]["by"] == f"{said['party']}/{said['author']}"
+        by = fact["payload"]["by"]
+        # The hotline thread of a conflict is the system's message, caused by the same write.
+        assert by == (
+            "system" if fact["kind"] == "message.sent" else f"{said['party']}/{said['author']}"
+        )
 
 
 def test_receipt_is_signed_by_the_log_and_names_the_entry(api: Api) -> None:
@@ -279,7 +284,8 @@ def test_observer_sees_every_entry_but_only_the_payloads_shared_with_it(api: Api
         if mine["subject"] in (f"activity/{hidden}", f"activity/{il_plan['id']}"):
             assert mine["entry"]["payload"] is None, mine
             assert payload_sha256(theirs["entry"]["payload"]) == mine["entry"]["payload_sha256"]
-        elif mine["subject"].startswith("conflict/"):
+        elif mine["subject"].startswith(("conflict/", "message/")):
+            # Conflicts and their hotline threads are the parties' business, not the observer's.
             assert mine["entry"]["payload"] is None, mine
         else:  # its own share, zones and keys
             assert mine["entry"]["payload"] == theirs["entry"]["payload"], mine

@@ -294,13 +294,9 @@ _ZONE_SEVERITY: dict[str, Severity] = {
 
 
 def _interpenetrate(a: geo.Volume4D, b: geo.Volume4D, overlap: Overlap) -> bool:
-    """The volumes share airspace at the same time (not merely within the minima)."""
-    return (
-        overlap.distance_m == 0.0
-        and min(a.altitude.upper_m, b.altitude.upper_m)
-        > max(a.altitude.lower_m, b.altitude.lower_m)
-        and min(a.end, b.end) > max(a.start, b.start)
-    )
+    """The volumes share airspace at the same time, not merely within the minima: they still
+    conflict with zero minima (touching edges, bands or windows do not count)."""
+    return overlap.distance_m == 0.0 and conflict(a, b, TOUCH) is not None
 
 
 def index_volumes(

@@ -18,10 +18,12 @@ from deconfliction.activities.visibility import readable_ids
 from deconfliction.conflicts.detection import Finding
 from deconfliction.conflicts.models import ConflictOut, OverlapOut, PartyStanceOut, SideOut
 from deconfliction.errors import Conflict, Forbidden, NotFound
+from deconfliction.hotline.service import open_thread_for_conflict
 from deconfliction.parties.models import Actor
 from deconfliction.parties.service import require_acting
 from deconfliction.record.service import record
 from deconfliction.store import tables as t
+from deconfliction.stream.service import publish
 
 OPEN_STATES = ("open", "acknowledged")
 
@@ -91,6 +93,14 @@ def record_findings(
             },
             now,
         )
+        publish(
+            conn,
+            [actor.party, finding.other.party],
+            "conflict.detected",
+            {"conflict": cid, "kind": finding.kind, "severity": finding.severity},
+            now,
+        )
+        open_thread_for_conflict(conn, cid, now)
         ids.append(cid)
     return ids
 

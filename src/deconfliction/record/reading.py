@@ -11,9 +11,11 @@ from sqlalchemy import Connection, Row, select
 
 from deconfliction.activities.visibility import readable_ids
 from deconfliction.conflicts.service import list_conflicts
+from deconfliction.hotline.service import readable_message_ids
 from deconfliction.parties.models import Actor
 from deconfliction.record.log import entry_json, export_records
 from deconfliction.store import tables as t
+from deconfliction.tracks.service import readable_alert_ids
 
 PUBLIC_SUBJECTS = ("zone", "party")
 
@@ -24,6 +26,8 @@ def readable_payloads(conn: Connection, actor: Actor, rows: Sequence[Any]) -> se
         return {int(r.idx) for r in rows}
     activities: dict[int, list[int]] = {}
     conflicts: dict[int, list[int]] = {}
+    messages: dict[int, list[int]] = {}
+    alerts: dict[int, list[int]] = {}
     shown: set[int] = set()
     for r in rows:
         kind, _, ident = str(r.subject).partition("/")
@@ -33,8 +37,18 @@ def readable_payloads(conn: Connection, actor: Actor, rows: Sequence[Any]) -> se
             activities.setdefault(int(ident), []).append(int(r.idx))
         elif kind == "conflict" and ident.isdigit():
             conflicts.setdefault(int(ident), []).append(int(r.idx))
+        elif kind == "alert" and ident.isdigit():
+            alerts.setdefault(int(ident), []).append(int(r.idx))
+        elif kind == "message" and ident.isdigit():
+            messages.setdefault(int(ident), []).append(int(r.idx))
+        elif kind == "channel" and actor.party in ident.split("-"):
+            shown.add(int(r.idx))
     for aid in readable_ids(conn, actor, activities):
         shown.update(activities[aid])
+    for mid in readable_message_ids(conn, actor, messages):
+        shown.update(messages[mid])
+    for aid in readable_alert_ids(conn, actor, alerts):
+        shown.update(alerts[aid])
     if conflicts:
         for c in list_conflicts(conn, actor, conflict_ids=list(conflicts)):
             shown.update(conflicts[c.id])

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from deconfliction.activities import service as activities
 from deconfliction.activities.models import ActivityIn
+from deconfliction.hotline import service as hotline
 from deconfliction.parties.models import Actor, AreaConfig
 from deconfliction.parties.service import authenticate, init_area
 from deconfliction.record.service import Statement, say
@@ -36,6 +37,7 @@ class DemoSummary:
     activities: Counter[str] = field(default_factory=Counter)
     late: list[str] = field(default_factory=list)
     conflicts: list[tuple[str, str, str]] = field(default_factory=list)  # severity, a, b
+    hotline: list[str] = field(default_factory=list)
 
     def render(self) -> str:
         lines = [f"{self.area}: the day from {self.day_start:%Y-%m-%d %H:%M}Z", "", "Zones:"]
@@ -46,6 +48,8 @@ class DemoSummary:
         lines += [f"  {title}" for title in self.late]
         lines += ["", f"Conflicts detected: {len(self.conflicts)}"]
         lines += [f"  {severity:<8} {a}  x  {b}" for severity, a, b in self.conflicts]
+        lines += ["", "Hotline (a thread per conflict; unacknowledged ones escalate on time):"]
+        lines += [f"  {line}" for line in self.hotline]
         lines += ["", "Tokens (log in with one; shown once):"]
         lines += [
             f"  {officer:<14} {party:<6} {role:<10} {token}"
@@ -94,4 +98,34 @@ def load_demo(engine: Engine, now: datetime) -> DemoSummary:
                 summary.conflicts.append(
                     (found.severity, activity.title, found.b.title or f"{found.b.party} activity")
                 )
+        # The duty officers answer the hotline: TR reads and acknowledges the first thread the
+        # detection opened; IL only reads its first one, so its deadline runs and escalates
+        # while the server runs.
+        for party, acknowledge in (("TR", True), ("IL", False)):
+            actor = actors[party]
+            waiting = hotline.inbox(conn, actor, now, pending=True)
+            if not waiting:
+                continue
+            message = waiting[0].id
+            say(
+                conn,
+                actor,
+                Statement("message.mark_read", target=message),
+                partial(hotline.read, conn, actor, message, now),
+                "message",
+                now,
+            )
+            if acknowledge:
+                say(
+                    conn,
+                    actor,
+                    Statement("message.acknowledge", target=message),
+                    partial(hotline.acknowledge, conn, actor, message, now),
+                    "message",
+                    now,
+                )
+            summary.hotline.append(
+                f"{party} {'acknowledged' if acknowledge else 'read'} "
+                f"message {message} ({waiting[0].priority} {waiting[0].type})"
+            )
     return summary
