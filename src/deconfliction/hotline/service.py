@@ -40,12 +40,11 @@ from deconfliction.hotline.models import (
 )
 from deconfliction.parties.models import Actor
 from deconfliction.record import log
-from deconfliction.record.service import STATEMENT, record
+from deconfliction.record.service import record
 from deconfliction.store import tables as t
 from deconfliction.stream.service import publish
 
 INCIDENT_CLOCK_SKEW = timedelta(minutes=5)
-SYSTEM = "system"
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -66,24 +65,6 @@ def parse_pair(pair: str) -> tuple[str, str]:
         raise NotFound(f"no channel {pair!r}: name it by two party codes, e.g. IL-TR")
     first, second = sorted((a, b))
     return first, second
-
-
-def fact(
-    conn: Connection,
-    actor: Actor | None,
-    kind: str,
-    subject: str,
-    payload: dict[str, Any],
-    now: datetime,
-) -> int:
-    """A fact of the log: by the officer whose write caused it, else by the system."""
-    if actor is not None:
-        return record(conn, actor, kind, subject, payload, now)
-    body = {**payload, "by": SYSTEM}
-    statement = conn.info.get(STATEMENT)
-    if statement is not None:
-        body["statement"] = statement
-    return log.append_log_entry(conn, kind, subject, body, now)
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -183,7 +164,7 @@ def set_party_config(
         conn.execute(
             update(t.hotline_parties).where(t.hotline_parties.c.party == party).values(**values)
         )
-    fact(
+    record(
         conn,
         actor,
         "hotline.configured",
@@ -362,7 +343,7 @@ def configure_channel(
         update(t.hotline_channels).where(t.hotline_channels.c.pair == row.pair).values(**values)
     )
     changed = settings.model_dump(exclude_none=True)
-    fact(conn, actor, "channel.configured", f"channel/{row.pair}", changed, now)
+    record(conn, actor, "channel.configured", f"channel/{row.pair}", changed, now)
     publish(
         conn,
         [row.party_a, row.party_b],
@@ -396,7 +377,7 @@ def _set_state(
         )
     )
     body = {"channel": row.pair, "state": state, "reason": reason}
-    fact(conn, actor, kind, f"channel/{row.pair}", body, now)
+    record(conn, actor, kind, f"channel/{row.pair}", body, now)
     publish(conn, [row.party_a, row.party_b], kind, body, now)
 
 
@@ -674,7 +655,7 @@ def _post(
     conn.execute(
         update(t.hotline_threads).where(t.hotline_threads.c.id == thread_id).values(updated_at=now)
     )
-    fact(
+    record(
         conn,
         actor,
         "message.sent",
@@ -984,7 +965,7 @@ def _set_receipt(
         return False
     kind = f"message.{receipt}"
     body = {"message": message_id, "party": actor.party, "officer": actor.officer, "at": iso(now)}
-    fact(conn, actor, kind, f"message/{message_id}", body, now)
+    record(conn, actor, kind, f"message/{message_id}", body, now)
     sender = conn.execute(
         select(t.hotline_messages.c.sender_party).where(t.hotline_messages.c.id == message_id)
     ).scalar()
@@ -1130,7 +1111,7 @@ def escalate(conn: Connection, due: Due, now: datetime) -> bool:
             "name": ladder[new_rung]["name"],
             "officers": ladder[new_rung]["officers"],
         }
-    fact(conn, None, kind, f"message/{due.message_id}", body, now)
+    record(conn, None, kind, f"message/{due.message_id}", body, now)
     audience = [due.party, *([message.sender_party] if message.sender_party else [])]
     publish(conn, audience, kind, body, now)
     if message.type == "comms_check" and row.rung == 0:

@@ -37,6 +37,7 @@ WriteResult = tuple[int, dict[str, Any]]
 # A signed request older or newer than this is refused: it bounds how long nonces matter.
 CLOCK_SKEW = timedelta(minutes=5)
 STATEMENT = "statement"  # conn.info key: the index of this transaction's officer statement
+SYSTEM = "system"  # who a fact is by when no officer caused it
 
 
 @dataclass(frozen=True)
@@ -171,10 +172,17 @@ def append_statement(conn: Connection, actor: Actor, statement: Statement, now: 
 
 
 def record(
-    conn: Connection, actor: Actor, kind: str, subject: str, payload: dict[str, Any], now: datetime
+    conn: Connection,
+    actor: Actor | None,
+    kind: str,
+    subject: str,
+    payload: dict[str, Any],
+    now: datetime,
 ) -> int:
-    """A fact the server derived in this write, as the log's own entry pointing at its cause."""
-    fact = {**payload, "by": f"{actor.party}/{actor.officer}"}
+    """A fact the server derived, as the log's own entry pointing at its cause: by the officer
+    whose write caused it, or by the system (a timer, the tactical loop) when `actor` is None."""
+    by = SYSTEM if actor is None else f"{actor.party}/{actor.officer}"
+    fact = {**payload, "by": by}
     statement = conn.info.get(STATEMENT)
     if statement is not None:
         fact["statement"] = statement

@@ -60,6 +60,10 @@ OnAlertInTx = Callable[[Connection, AlertOut, str], None]
 Clock = Callable[[], datetime]
 
 
+# Zones are declared to every party; the loop reads them as any reader would.
+ZONE_READER = Actor(officer="tactical-loop", party="_", role="observer", party_kind="observer")
+
+
 @dataclass(frozen=True)
 class LoopConfig:
     minima: TacticalMinima = field(default_factory=TacticalMinima)
@@ -122,7 +126,7 @@ class TacticalLoop:
         )
         if due:
             with transaction(self.engine, write=False) as conn:
-                found = list_zones(conn, service.system_actor("_"), active_at=now)
+                found = list_zones(conn, ZONE_READER, active_at=now)
             zones: list[TacticalZone] = []
             owners: dict[str, str] = {}
             for zone in found:

@@ -285,11 +285,6 @@ def finding_of(row: Row[Any]) -> Finding:
     )
 
 
-def system_actor(party: str) -> Actor:
-    """Whom the record names for what the tactical loop derived (see the module notes)."""
-    return Actor(officer="tactical-loop", party=party, role="officer", party_kind="participant")
-
-
 def _fact(conn: Connection, kind: str, alert: AlertOut, now: datetime) -> None:
     payload: dict[str, Any] = {
         "alert": alert.id,
@@ -305,7 +300,7 @@ def _fact(conn: Connection, kind: str, alert: AlertOut, now: datetime) -> None:
     if alert.tcpa_s is not None and alert.dcpa_m is not None:
         payload["tcpa_s"] = round(alert.tcpa_s, 1)
         payload["dcpa_m"] = round(alert.dcpa_m, 1)
-    record(conn, system_actor(alert.parties[0]), kind, f"alert/{alert.id}", payload, now)
+    record(conn, None, kind, f"alert/{alert.id}", payload, now)
 
 
 def raise_alert(conn: Connection, finding: Finding, now: datetime) -> AlertOut:
