@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SUITES = ("strategic", "ledger", "record", "tactical")
+SUITES = ("strategic", "ledger", "record", "tactical", "notify_api", "hotspot", "postgis")
 
 
 def main(argv: list[str]) -> None:
