@@ -147,6 +147,8 @@ def run_postgres(workdir: Path) -> Outcome:
 
 def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="dcf-hotspot-"))
+    # Figures taken on a loaded machine measure the load: say how loaded it was.
+    print(f"(load average at the start: {' / '.join(f'{x:.1f}' for x in os.getloadavg())})")
     results = {
         "(a) 1 server, SQLite": (run_sqlite(workdir), 200.0),
         "(b) 2 servers, one PostgreSQL": (run_postgres(workdir), 100.0),

@@ -120,6 +120,8 @@ def main() -> None:
     count = int(os.environ.get("BENCH_NOTIFY_N", "1000000"))
     rng = np.random.default_rng(20301123)
     workdir = Path(tempfile.mkdtemp(prefix="dcf-notify-"))
+    # Figures taken on a loaded machine measure the load: say how loaded it was.
+    print(f"(load average at the start: {' / '.join(f'{x:.1f}' for x in os.getloadavg())})")
     url = seed.sqlite_url(workdir / "notify.db")
     tokens = seed.init_database(url)
     seeded_s = seed.seed_volumes(url, count)
@@ -180,7 +182,7 @@ def main() -> None:
         ),
         ("POST /v1/activities p99", f"{p99:.1f} ms (target <= 80: {verdict(p99 <= 80)})"),
         (
-            "same 2,000: throughput while measuring latency",
+            f"same {len(latency.latencies):,}: throughput while measuring latency",
             f"{len(latency.latencies) / latency_s:.0f} /s",
         ),
         (

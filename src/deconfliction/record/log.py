@@ -1,7 +1,9 @@
 """The Merkle log in the database: append entries, sign receipts and checkpoints, answer proofs.
 
-Appending takes the one `ledger_state` row first (FOR UPDATE on PostgreSQL; SQLite has one writer
-anyway), so the log has a single order however many servers write. Complete subtree hashes are
+Appending takes the one `ledger_state` row (FOR UPDATE on PostgreSQL; SQLite has one writer
+anyway), so the log has a single order however many servers write. A write transaction takes it
+at its very end (`record.service` buffers a write's entries until then), so the log's order
+does not serialise the rest of the work of concurrent writes. Complete subtree hashes are
 stored as they are made, so the tree state and any proof need O(log n) node reads.
 """
 
@@ -9,12 +11,13 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
 from deconfliction.errors import NotFound
 from deconfliction.ledger.canonical import canonical_json
@@ -57,11 +60,34 @@ class LogKey:
         return self.signer.verifier()
 
 
+# The statements of every write, built once: building one costs more than running it on SQLite.
+_LOG_KEY_SETTING = select(t.settings.c.value).where(t.settings.c.key == "log_key")
+_LAST = t.entries.alias("last")
+_LOCK_END = (
+    select(t.ledger_state.c.size, _LAST.c.leaf_hash)
+    .outerjoin(_LAST, _LAST.c.idx == t.ledger_state.c.size - 1)
+    .where(t.ledger_state.c.id == 1)
+    .with_for_update(of=t.ledger_state)
+)
+_INSERT_NODES = insert(t.ledger_nodes)
+_INSERT_ENTRIES = insert(t.entries)
+_SET_SIZE = (
+    update(t.ledger_state).where(t.ledger_state.c.id == 1).values(size=bindparam("new_size"))
+)
+
+# Log keys already made, by (name, seed): a stored key never changes, and making the signer
+# and its key id on every write costs more than reading the setting.
+_LOG_KEYS: dict[tuple[str, str], LogKey] = {}
+
+
 def log_key(conn: Connection) -> LogKey:
-    value = conn.execute(select(t.settings.c.value).where(t.settings.c.key == "log_key")).scalar()
+    value = conn.execute(_LOG_KEY_SETTING).scalar()
     if value is None:
         raise NotFound("this database has no log key; run `deconfliction init` first")
-    return LogKey(value["name"], private_key_from_seed(base64.b64decode(value["seed"])))
+    made = (value["name"], value["seed"])
+    if made not in _LOG_KEYS:
+        _LOG_KEYS[made] = LogKey(made[0], private_key_from_seed(base64.b64decode(made[1])))
+    return _LOG_KEYS[made]
 
 
 def store_log_key(conn: Connection, name: str, private_key: Ed25519PrivateKey) -> LogKey:
@@ -126,60 +152,81 @@ def _database(conn: Connection) -> str:
     return conn.engine.url.render_as_string(hide_password=True)
 
 
-def _border_after(conn: Connection, size: int) -> TreeState:
+@dataclass(frozen=True)
+class LogEnd:
+    """The log's size and its last leaf (hex), read with the log's lock held."""
+
+    size: int
+    last_leaf: str | None
+
+
+def lock_end(conn: Connection) -> LogEnd:
+    """Take the log's lock, the one `ledger_state` row (FOR UPDATE on PostgreSQL; SQLite has one
+    writer), and read the log's size and last leaf in the same query. The lock is held until
+    the transaction ends, so writers take it as late as they can: just before they commit."""
+    row = conn.execute(_LOCK_END).one()
+    return LogEnd(int(row.size), row.leaf_hash)
+
+
+def _border_after(conn: Connection, end: LogEnd) -> TreeState:
     cached = _BORDERS.get(_database(conn))
-    if cached is not None and cached[0] == size and size > 0:
-        last = conn.execute(
-            select(t.entries.c.leaf_hash).where(t.entries.c.idx == size - 1)
-        ).scalar()
-        if last == cached[1].hex():
-            return TreeState(size=size, border=list(cached[2]))
-    return _tree(conn, size)
+    if cached is not None and cached[0] == end.size and end.last_leaf == cached[1].hex():
+        return TreeState(size=end.size, border=list(cached[2]))
+    return _tree(conn, end.size)
+
+
+def append_at(
+    conn: Connection, end: LogEnd, items: Sequence[tuple[Entry, str]], now: datetime
+) -> list[int]:
+    """Add signed entries (with their subjects) at the `end` of the log, whose lock this
+    transaction holds: the tree's nodes, the entries and the size in three statements however
+    many entries. Returns their indices."""
+    if not items:
+        return []
+    size = end.size
+    state = _border_after(conn, end)
+    nodes: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    leaf = b""
+    for index, (entry, subject) in enumerate(items, start=size):
+        leaf = entry.leaf_hash
+        nodes.extend(
+            {"level": level, "idx": at, "hash": value} for level, at, value in state.append(leaf)
+        )
+        rows.append(
+            {
+                "idx": index,
+                "kind": entry.kind,
+                "party": entry.party,
+                "author": entry.author,
+                "subject": subject,
+                "payload": entry.payload,
+                "payload_sha256": entry.payload_sha256,
+                "client_time": entry.client_time,
+                "nonce": entry.nonce,
+                "key_id": entry.key_id,
+                "supersedes": entry.supersedes,
+                "server_held_key": entry.server_held_key,
+                "signature": entry.signature,
+                "leaf_hash": leaf.hex(),
+                "integrated_at": now,
+            }
+        )
+    _BORDERS[_database(conn)] = (state.size, leaf, list(state.border))
+    conn.execute(_INSERT_NODES, nodes)
+    conn.execute(_INSERT_ENTRIES, rows)
+    conn.execute(_SET_SIZE, {"new_size": state.size})
+    return list(range(size, state.size))
 
 
 def append(conn: Connection, entry: Entry, subject: str, now: datetime) -> int:
-    """Add a signed entry at the end of the log; return its index."""
-    size = int(
-        conn.execute(
-            select(t.ledger_state.c.size).where(t.ledger_state.c.id == 1).with_for_update()
-        ).scalar_one()
-    )
-    state = _border_after(conn, size)
-    nodes = state.append(entry.leaf_hash)
-    _BORDERS[_database(conn)] = (state.size, entry.leaf_hash, list(state.border))
-    conn.execute(
-        insert(t.ledger_nodes),
-        [{"level": level, "idx": index, "hash": value} for level, index, value in nodes],
-    )
-    conn.execute(
-        insert(t.entries).values(
-            idx=size,
-            kind=entry.kind,
-            party=entry.party,
-            author=entry.author,
-            subject=subject,
-            payload=entry.payload,
-            payload_sha256=entry.payload_sha256,
-            client_time=entry.client_time,
-            nonce=entry.nonce,
-            key_id=entry.key_id,
-            supersedes=entry.supersedes,
-            server_held_key=entry.server_held_key,
-            signature=entry.signature,
-            leaf_hash=entry.leaf_hash.hex(),
-            integrated_at=now,
-        )
-    )
-    conn.execute(update(t.ledger_state).where(t.ledger_state.c.id == 1).values(size=size + 1))
-    return size
+    """Add one signed entry at the end of the log now; return its index."""
+    return append_at(conn, lock_end(conn), [(entry, subject)], now)[0]
 
 
-def append_log_entry(
-    conn: Connection, kind: str, subject: str, payload: dict[str, Any], now: datetime
-) -> int:
+def sign_fact(key: LogKey, kind: str, payload: dict[str, Any], now: datetime) -> Entry:
     """An entry of the log itself: a fact the server derived, signed with the log key."""
-    key = log_key(conn)
-    entry = sign_log_entry(
+    return sign_log_entry(
         EntryFields(
             kind=kind,
             party=LOG_PARTY,
@@ -192,23 +239,33 @@ def append_log_entry(
         key.name,
         key.private_key,
     )
-    return append(conn, entry, subject, now)
 
 
-def receipt(conn: Connection, index: int) -> dict[str, Any]:
+def append_log_entry(
+    conn: Connection, kind: str, subject: str, payload: dict[str, Any], now: datetime
+) -> int:
+    """Append a fact the server derived now, signed with the log key; return its index."""
+    return append(conn, sign_fact(log_key(conn), kind, payload, now), subject, now)
+
+
+def sign_receipt(key: LogKey, index: int, leaf: bytes, integrated_at: datetime) -> dict[str, Any]:
     """The log's signed promise that entry `index` is in the log (like an RFC 6962 SCT)."""
-    row = conn.execute(
-        select(t.entries.c.leaf_hash, t.entries.c.integrated_at).where(t.entries.c.idx == index)
-    ).one()
-    key = log_key(conn)
     body = {
         "log": key.name,
         "index": index,
-        "leaf_hash": row.leaf_hash,
-        "integrated_time": rfc3339(row.integrated_at),
+        "leaf_hash": leaf.hex(),
+        "integrated_time": rfc3339(integrated_at),
     }
     signature = base64.b64encode(sign(key.private_key, canonical_json(body))).decode()
     return {**body, "key_id": key.key_id, "signature": signature}
+
+
+def receipt(conn: Connection, index: int) -> dict[str, Any]:
+    """The signed receipt of a stored entry."""
+    row = conn.execute(
+        select(t.entries.c.leaf_hash, t.entries.c.integrated_at).where(t.entries.c.idx == index)
+    ).one()
+    return sign_receipt(log_key(conn), index, bytes.fromhex(row.leaf_hash), row.integrated_at)
 
 
 def size(conn: Connection) -> int:

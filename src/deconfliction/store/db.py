@@ -2,23 +2,37 @@
 
 SQLite runs in WAL mode with one writer at a time: a write transaction starts with
 BEGIN IMMEDIATE so that it takes the write lock up front instead of failing half-way on upgrade.
+The threads of one process queue for that lock in the process (`GroupCommit.holding`) instead of
+spinning in SQLite's busy handler, and the writes of the API are group-committed: up to
+GROUP_LIMIT queued writes run in one transaction, each in its own SAVEPOINT (one that fails rolls
+back alone), with one commit for all; each is answered only after that commit.
 PostgreSQL runs at READ COMMITTED; writers that must not race take advisory locks.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 DEFAULT_URL = "sqlite:///deconfliction.db"
+# Writes per group commit on SQLite: enough to drain the API's thread pool in one or two commits.
+GROUP_LIMIT = 64
+# How long a write waits for this process's SQLite writer: SQLite's own busy timeout.
+WRITER_WAIT_S = 30.0
+T = TypeVar("T")
 
 
 def database_url(explicit: str | None = None) -> str:
@@ -59,10 +73,126 @@ def is_sqlite(engine: Engine) -> bool:
 @contextmanager
 def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
     """One transaction: committed when the block ends, rolled back on any exception."""
-    with engine.connect() as conn:
+    with _writer(engine) if write else nullcontext(), engine.connect() as conn:
         conn.info["write"] = write
         with conn.begin():
             yield conn
+
+
+def write_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """Run `work` in a write transaction that has committed when this returns.
+
+    On SQLite, concurrent calls of this process are group-committed; elsewhere each call is its
+    own transaction (PostgreSQL's writers run in parallel, serialised only where they must be).
+    """
+    if is_sqlite(engine):
+        return _group(engine).run(engine, work)
+    with transaction(engine, write=True) as conn:
+        return work(conn)
+
+
+@dataclass(eq=False)
+class _Write:
+    work: Callable[[Connection], Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+class GroupCommit:
+    """The one writer of an SQLite database in this process.
+
+    A caller queues its write and then waits for the writer lock; whoever gets it first leads:
+    it takes up to `limit` queued writes (its own and those that queued meanwhile), runs them in
+    one transaction, commits, and wakes their callers. Under load the queue fills while a batch
+    runs, so the commit's cost is shared; alone, a write is its own batch.
+    """
+
+    def __init__(self, limit: int = GROUP_LIMIT) -> None:
+        self.limit = limit
+        self._writer = threading.Lock()
+        self._queue: deque[_Write] = deque()
+        self._queue_lock = threading.Lock()
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Hold this process's writer; waiting longer than SQLite would is an error, not a hang
+        (a thread that waits for its own write while inside a write transaction, for one)."""
+        if not self._writer.acquire(timeout=WRITER_WAIT_S):
+            raise OperationalError(
+                "waiting for the SQLite writer", None, TimeoutError("database is locked")
+            )
+        try:
+            yield
+        finally:
+            self._writer.release()
+
+    @property
+    def queued(self) -> int:
+        """Writes waiting for a leader."""
+        with self._queue_lock:
+            return len(self._queue)
+
+    def run(self, engine: Engine, work: Callable[[Connection], T]) -> T:
+        write = _Write(work)
+        with self._queue_lock:
+            self._queue.append(write)
+        while not write.done.is_set():
+            try:
+                with self.holding():
+                    if not write.done.is_set():
+                        self._lead(engine)
+            except OperationalError:
+                with self._queue_lock:
+                    if write in self._queue:  # never run: it fails, and it never will run
+                        self._queue.remove(write)
+                        raise
+                write.done.wait()  # a leader runs it: answer as that commit says
+        if write.error is not None:
+            raise write.error
+        result: T = write.result
+        return result
+
+    def _lead(self, engine: Engine) -> None:
+        with self._queue_lock:
+            batch = [self._queue.popleft() for _ in range(min(self.limit, len(self._queue)))]
+        try:
+            with engine.connect() as conn:
+                conn.info["write"] = True
+                with conn.begin():
+                    for write in batch:
+                        try:
+                            with conn.begin_nested():
+                                write.result = write.work(conn)
+                        except Exception as exc:  # this write is rolled back alone
+                            write.error = exc
+        except BaseException as exc:
+            # The commit failed (or the batch was interrupted): none of the batch is written.
+            for write in batch:
+                write.result, write.error = None, exc
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            for write in batch:
+                write.done.set()
+
+
+_GROUPS: weakref.WeakKeyDictionary[Engine, GroupCommit] = weakref.WeakKeyDictionary()
+_GROUPS_LOCK = threading.Lock()
+
+
+def _group(engine: Engine) -> GroupCommit:
+    with _GROUPS_LOCK:
+        group = _GROUPS.get(engine)
+        if group is None:
+            # Held by the engine only: the group goes with its engine.
+            group = _GROUPS[engine] = GroupCommit()
+        return group
+
+
+def _writer(engine: Engine) -> AbstractContextManager[Any]:
+    """What a write transaction holds while it runs: the process's writer lock on SQLite."""
+    return _group(engine).holding() if is_sqlite(engine) else nullcontext()
 
 
 def migrate(engine: Engine) -> None:
