@@ -221,3 +221,40 @@ def test_sharing_only_an_edge_is_within_the_minima_not_shared_airspace(api: Api)
     [found] = beside.json()["conflicts"]
     assert found["overlap"]["distance_m"] == 0.0
     assert found["severity"] == "medium"
+
+
+def test_declaring_a_zone_detects_the_activities_already_filed(api: Api) -> None:
+    tr = api.as_("tr-duty")
+    crossed = tr.post("/v1/activities", json=activity(volume(36.0, 33.0))).json()
+    cautioned = tr.post("/v1/activities", json=activity(volume(38.1, 35.1))).json()
+    timely = tr.post("/v1/activities", json=activity(volume(39.1, 35.1, start_h=2))).json()
+    late = tr.post("/v1/activities", json=activity(volume(39.1, 35.2, start_h=0.5))).json()
+    elsewhere = tr.post("/v1/activities", json=activity(volume(44.0, 30.0))).json()
+    il = api.as_("il-duty")
+    no_entry = il.post("/v1/zones", json=zone("no_entry", lon=35.8, lat=32.6, size=0.8)).json()
+    caution = il.post("/v1/zones", json=zone("caution", lon=38.0, lat=35.0, size=0.5)).json()
+    notify = il.post(
+        "/v1/zones", json=zone("notify", lon=39.0, lat=35.0, size=0.5, lead_time_s=3600)
+    ).json()
+    # The declaring party's own activities never conflict with its zone.
+    il.post("/v1/activities", json=activity(volume(46.0, 28.0)))
+    il.post("/v1/zones", json=zone("no_entry", lon=45.8, lat=27.8, size=0.5))
+
+    found = {
+        (c["a"]["activity"], c["b"]["zone"]): (c["kind"], c["severity"], c["a"]["party"])
+        for c in tr.get("/v1/conflicts").json()
+    }
+    assert found == {
+        (crossed["id"], no_entry["id"]): ("zone", "high", "TR"),
+        (cautioned["id"], caution["id"]): ("zone", "advisory", "TR"),
+        (late["id"], notify["id"]): ("zone", "medium", "TR"),
+    }
+    assert timely["id"] not in {a for a, _ in found} and elsewhere["id"] not in {
+        a for a, _ in found
+    }
+    # Told to both parties, like any conflict, with its hotline thread.
+    assert {c["id"] for c in il.get("/v1/conflicts").json()} == {
+        c["id"] for c in tr.get("/v1/conflicts").json()
+    }
+    threads = il.get("/v1/hotline/threads").json()
+    assert len(threads) == 3

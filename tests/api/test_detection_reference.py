@@ -8,18 +8,24 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from shapely import MultiPolygon, Polygon
 
 from deconfliction.activities.models import ActivityIn
 from deconfliction.activities.service import notify
 from deconfliction.api import create_app
+from deconfliction.conflicts.detection import VolumeCache, index_numbers, stored_volume
 from deconfliction.detect.strategic import SeparationMinima, conflict
+from deconfliction.geo import Volume4D
+from deconfliction.geo.projection import footprint_box
 from deconfliction.parties.service import authenticate
 from deconfliction.record.service import Statement, say
 from deconfliction.store.db import transaction
-from deconfliction.volumes import volume_from_json
+from deconfliction.volumes import volume_from_json, volume_json
 from tests.api.conftest import Api
 from tests.builders import activity, iso, volume
 from tests.conftest import T0
+from tests.detect_strategic.reference import volumes
 
 MINIMA = SeparationMinima(9260, 300, 600)
 OFFICER = {"TR": "tr-duty", "IL": "il-duty"}
@@ -111,3 +117,51 @@ def test_index_sees_writes_made_outside_the_server_and_survives_a_restart(api: A
             headers={"Authorization": f"Bearer {api.tokens['tr-cmd']}"},
         )
         assert [c["b"]["party"] for c in r.json()] == ["IL"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(plan=volumes())
+def test_stored_volumes_read_back_equal_the_validated_ones(plan: list[Volume4D]) -> None:
+    # Candidate rows skip validation (done when written): the result must be the same volume.
+    plan = [*plan, Volume4D(MultiPolygon([plan_square(0.0), plan_square(0.2)]), *rest(plan[0]))]
+    for written in plan:
+        data = volume_json(written)
+        read = stored_volume(data)
+        assert read == volume_from_json(data)  # written in RFC 7946 winding, so not `written`
+        assert (read.altitude, read.start, read.end) == (
+            written.altitude,
+            written.start,
+            written.end,
+        )
+        assert read.start.tzinfo == written.start.tzinfo
+        band = written.altitude
+        assert index_numbers(data) == (
+            *footprint_box(written.footprint),
+            band.lower_m,
+            band.upper_m,
+            written.start.timestamp(),
+            written.end.timestamp(),
+        )
+
+
+def plan_square(offset: float) -> Polygon:
+    return Polygon(
+        [(36 + offset, 33), (36.1 + offset, 33), (36.1 + offset, 33.1), (36 + offset, 33.1)]
+    )
+
+
+def rest(volume: Volume4D) -> tuple[Any, ...]:
+    return volume.altitude, volume.start, volume.end
+
+
+def test_volume_cache_keeps_the_most_recent(api: Api) -> None:
+    body = activity(volume(36.0, 34.0), volume(37.0, 34.0), volume(38.0, 34.0))
+    assert api.as_("tr-duty").post("/v1/activities", json=body).status_code == 201
+    cache = VolumeCache(capacity=2)
+    with api.engine.connect() as conn:
+        first = cache.get_many(conn, [1, 2, 3])
+        assert sorted(first) == [1, 2, 3] and sorted(cache._volumes) == [2, 3]
+        again = cache.get_many(conn, [2])
+        assert again[2] is first[2]  # served from the cache, not parsed again
+        assert cache.get_many(conn, [1])[1] == first[1]
+        assert sorted(cache._volumes) == [1, 2]

@@ -1,7 +1,12 @@
 """Strategic detection inside the notify/amend transaction: the pure engine tied to storage.
 
 Candidates come from an index (the SQL cell index on any database, or the in-memory index on the
-single-writer SQLite), then every candidate is decided exactly by `detect.strategic.conflict`.
+single-writer SQLite), already filtered in time and altitude per new volume; then every
+(new volume, candidate) pair is decided exactly, all in one batch
+(`detect.strategic.pairwise_conflicts`). Candidate rows are read back without validating them
+again (`stored_volume`): they were validated when written, and validation costs ten times more.
+A declared zone is checked the same way against the activities already filed
+(`find_zone_conflicts`).
 
 Race-freedom: on PostgreSQL a writer takes a transaction-scoped advisory lock on every grid cell
 that its volumes, grown by the largest horizontal minimum, touch, before it reads candidates; two
@@ -13,24 +18,34 @@ transaction starts with BEGIN IMMEDIATE, so writers are serialised anyway.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import shapely
-from sqlalchemy import Connection, and_, delete, func, insert, select, text, update
+from shapely import MultiPolygon, Polygon
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
 
 from deconfliction import geo
 from deconfliction.conflicts.models import OverlapOut, Severity, SideOut
 from deconfliction.detect.cells import cells_covering
-from deconfliction.detect.index import VolumeIndex
-from deconfliction.detect.strategic import Overlap, SeparationMinima, conflict
+from deconfliction.detect.index import Row, VolumeIndex
+from deconfliction.detect.schedule import conflict_in_schedule
+from deconfliction.detect.strategic import (
+    GEOID_MARGIN_M,
+    Overlap,
+    SeparationMinima,
+    conflict,
+    pairwise_conflicts,
+)
+from deconfliction.geo.projection import footprint_box
 from deconfliction.parties.models import MinimaConfig
 from deconfliction.store import tables as t
-from deconfliction.volumes import volume_from_json, volume_json
+from deconfliction.volumes import volume_json
 from deconfliction.zones.models import ZoneOut
-from deconfliction.zones.service import zone_volume
+from deconfliction.zones.service import zone_schedule, zone_volume
 
 # Entering a notify zone is what its lead time is about: no separation margin for that test.
 TOUCH = SeparationMinima(0.0, 0.0, 0.0)
@@ -95,6 +110,20 @@ class MinimaPolicy:
             max(m.time_buffer_s for m in all_minima),
         )
 
+    def decide(self, pairs: Sequence[tuple[geo.Volume4D, geo.Volume4D]]) -> list[Overlap | None]:
+        """``conflict(a, b, self.for_pair(a, b))`` for each pair, in one batch per minima."""
+        if not self.overrides:
+            return pairwise_conflicts(pairs, self.default)
+        groups: dict[SeparationMinima, list[int]] = {}
+        for n, (a, b) in enumerate(pairs):
+            groups.setdefault(self.for_pair(a, b), []).append(n)
+        results: list[Overlap | None] = [None] * len(pairs)
+        for minima, members in groups.items():
+            verdicts = pairwise_conflicts([pairs[n] for n in members], minima)
+            for n, verdict in zip(members, verdicts, strict=True):
+                results[n] = verdict
+        return results
+
     def for_pair(self, a: geo.Volume4D, b: geo.Volume4D) -> SeparationMinima:
         """Inside override zones their minima apply (the largest if several), else the default."""
         applying = [
@@ -129,25 +158,51 @@ class CellIndex:
         reach: SeparationMinima,
         now: datetime,
     ) -> list[StoredVolume]:
-        buffer = timedelta(seconds=reach.time_buffer_s)
         cells = sorted(
             {c for v in volumes for c in cells_covering(v.footprint, reach.horizontal_m)}
         )
-        start = min(v.start for v in volumes) - buffer
-        end = max(v.end for v in volumes) + buffer
         ids = select(t.volume_cells.c.volume_id).where(t.volume_cells.c.cell.in_(cells))
         rows = conn.execute(
-            select(t.volumes)
+            select(*_STORED_COLUMNS)
             .where(
                 t.volumes.c.id.in_(ids.scalar_subquery()),
                 t.volumes.c.active,
                 t.volumes.c.party != party,
-                t.volumes.c.end > start,
-                t.volumes.c.start < end,
+                near_in_time_and_altitude(volumes, reach),
             )
             .order_by(t.volumes.c.id)
         ).all()
-        return [_stored(r) for r in rows]
+        return [_stored(r, stored_volume(r.geometry)) for r in rows]
+
+
+_STORED_COLUMNS = (
+    t.volumes.c.id,
+    t.volumes.c.activity_id,
+    t.volumes.c.plan_version,
+    t.volumes.c.party,
+    t.volumes.c.geometry,
+)
+# Bands are filtered in SQL before their reference is known (it is in the JSON): always widen by
+# the geoid margin, plus a metre so that float rounding in SQL never drops a pair.
+_SQL_ALTITUDE_SLACK_M = GEOID_MARGIN_M + 1.0
+
+
+def near_in_time_and_altitude(volumes: Sequence[geo.Volume4D], reach: SeparationMinima) -> Any:
+    """SQL: a stored volume within ``reach`` in time and altitude of any of ``volumes`` (exact
+    in time; in altitude conservative, the engine decides exactly)."""
+    buffer = timedelta(seconds=reach.time_buffer_s)
+    vertical = reach.vertical_m + _SQL_ALTITUDE_SLACK_M
+    return or_(
+        *(
+            and_(
+                t.volumes.c.start < v.end + buffer,
+                t.volumes.c.end > v.start - buffer,
+                t.volumes.c.lower_m < v.altitude.upper_m + vertical,
+                t.volumes.c.upper_m > v.altitude.lower_m - vertical,
+            )
+            for v in volumes
+        )
+    )
 
 
 class MemoryIndex(CellIndex):
@@ -157,32 +212,39 @@ class MemoryIndex(CellIndex):
     Only for a single writer (SQLite): volume ids then grow in commit order, so reading the rows
     above the last id seen is an exact catch-up. Volumes retired since (amended or cancelled
     plans) are dropped when a query meets them. Other databases use the cell index in SQL.
+
+    The index holds numbers only (boxes, bands, windows); a candidate's activity, party and
+    geometry come from its row, read in the query that checks it is still active. Parsed
+    geometry is kept in a bounded cache, so that a busy area is not parsed again and again.
     """
 
-    def __init__(self) -> None:
+    BUILD_BATCH = 10_000
+
+    def __init__(self, cache_size: int = 100_000) -> None:
         self.index = VolumeIndex()
-        self.stored: dict[int, StoredVolume] = {}
         self.last_id = 0
         self.lock = threading.Lock()
+        self.cache = VolumeCache(cache_size)
 
     def build(
         self, conn: Connection, now: datetime, horizon: timedelta = timedelta(days=1)
     ) -> None:
-        """Load every active volume that can still meet a new one (ends after now - horizon)."""
+        """Load every active volume that can still meet a new one (ends after now - horizon),
+        streaming the rows: no volume object outlives its batch."""
         with self.lock:
             self.last_id = int(conn.execute(select(func.max(t.volumes.c.id))).scalar() or 0)
             rows = conn.execute(
-                select(t.volumes).where(
+                select(t.volumes.c.id, t.volumes.c.party, t.volumes.c.geometry)
+                .where(
                     t.volumes.c.active,
                     t.volumes.c.end > now - horizon,
                     t.volumes.c.id <= self.last_id,
                 )
-            ).all()
-            self._add([_stored(r) for r in rows])
-
-    def _add(self, volumes: list[StoredVolume]) -> None:
-        self.index.add_many((v.id, v.party, v.volume) for v in volumes)
-        self.stored.update((v.id, v) for v in volumes)
+                .execution_options(yield_per=self.BUILD_BATCH)
+            )
+            self.index.add_many_numbers(
+                (int(r.id), str(r.party), index_numbers(r.geometry)) for r in rows
+            )
 
     def candidates(
         self,
@@ -194,30 +256,153 @@ class MemoryIndex(CellIndex):
     ) -> list[StoredVolume]:
         with self.lock:
             new = conn.execute(
-                select(t.volumes).where(t.volumes.c.id > self.last_id).order_by(t.volumes.c.id)
+                select(t.volumes.c.id, t.volumes.c.party, t.volumes.c.active, t.volumes.c.geometry)
+                .where(t.volumes.c.id > self.last_id)
+                .order_by(t.volumes.c.id)
             ).all()
+            for row in new:
+                # One insert each: a catch-up is a few rows, merged into the grid only when
+                # the index's delta is full (a bulk load would merge on every write).
+                if row.active:
+                    volume = stored_volume(row.geometry)
+                    self.index.add(int(row.id), str(row.party), volume)
+                    self.cache.put(int(row.id), volume)
             if new:
                 self.last_id = int(new[-1].id)
-                self._add([_stored(r) for r in new if r.active])
             keys = sorted(
                 {k for ks in self.index.candidates_many(volumes, reach, party) for k in ks}
             )
             if not keys:
                 return []
-            alive = set(
-                conn.execute(
-                    select(t.volumes.c.id).where(t.volumes.c.id.in_(keys), t.volumes.c.active)
-                ).scalars()
-            )
-            for key in set(keys) - alive:
-                self.index.remove(key)
-                del self.stored[key]
-            return [self.stored[k] for k in keys if k in alive]
+            found = conn.execute(
+                select(
+                    t.volumes.c.id,
+                    t.volumes.c.activity_id,
+                    t.volumes.c.plan_version,
+                    t.volumes.c.party,
+                    t.volumes.c.active,
+                )
+                .where(t.volumes.c.id.in_(keys))
+                .order_by(t.volumes.c.id)
+            ).all()
+            for retired in found:
+                if not retired.active:
+                    self.index.remove(int(retired.id))
+                    self.cache.drop(int(retired.id))
+            alive = [r for r in found if r.active]
+            parsed = self.cache.get_many(conn, [int(r.id) for r in alive])
+            return [_stored(r, parsed[int(r.id)]) for r in alive]
 
 
-def _stored(row: Any) -> StoredVolume:
-    return StoredVolume(
-        row.id, row.activity_id, row.plan_version, row.party, volume_from_json(row.geometry)
+class VolumeCache:
+    """Parsed volumes by row id, least recently used first out. A volume row never changes its
+    geometry (amending makes new rows), so an entry never goes stale within one database."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._volumes: OrderedDict[int, geo.Volume4D] = OrderedDict()
+
+    def put(self, key: int, volume: geo.Volume4D) -> None:
+        self._volumes[key] = volume
+        self._volumes.move_to_end(key)
+        while len(self._volumes) > self.capacity:
+            self._volumes.popitem(last=False)
+
+    def drop(self, key: int) -> None:
+        self._volumes.pop(key, None)
+
+    def get_many(self, conn: Connection, keys: Sequence[int]) -> dict[int, geo.Volume4D]:
+        """The volumes of ``keys``, reading only the missing ones from the database."""
+        found: dict[int, geo.Volume4D] = {}
+        for key in keys:
+            volume = self._volumes.get(key)
+            if volume is not None:
+                self._volumes.move_to_end(key)
+                found[key] = volume
+        missing = [key for key in keys if key not in found]
+        if missing:
+            for row in conn.execute(
+                select(t.volumes.c.id, t.volumes.c.geometry).where(t.volumes.c.id.in_(missing))
+            ):
+                found[int(row.id)] = volume = stored_volume(row.geometry)
+                self.put(int(row.id), volume)
+        return found
+
+
+def _stored(row: Any, volume: geo.Volume4D) -> StoredVolume:
+    return StoredVolume(row.id, row.activity_id, row.plan_version, row.party, volume)
+
+
+_T = TypeVar("_T")
+
+
+def _trusted(cls: type[_T], **fields: Any) -> _T:
+    """An instance of a frozen dataclass without running its validation."""
+    made = object.__new__(cls)
+    for name, value in fields.items():
+        object.__setattr__(made, name, value)
+    return made
+
+
+def index_numbers(data: dict[str, Any]) -> Row:
+    """What the in-memory index keeps of a stored volume, read straight from its JSON: the box
+    (as ``footprint_box``), the band and the window in POSIX seconds. Building the volume
+    itself would cost several times more, a million times over at start-up."""
+    if "circle" in data:
+        box = footprint_box(stored_volume_footprint(data))
+    else:
+        shape = data["footprint"]
+        polygons = [shape["coordinates"]] if shape["type"] == "Polygon" else shape["coordinates"]
+        # Holes lie inside their exterior ring: the exterior rings bound the footprint.
+        lons = [position[0] for polygon in polygons for position in polygon[0]]
+        lats = [position[1] for polygon in polygons for position in polygon[0]]
+        box = (float(min(lons)), float(min(lats)), float(max(lons)), float(max(lats)))
+    altitude = data["altitude"]
+    window = data["time"]
+    return (
+        *box,
+        float(altitude["lower_m"]),
+        float(altitude["upper_m"]),
+        datetime.fromisoformat(window["start"]).timestamp(),
+        datetime.fromisoformat(window["end"]).timestamp(),
+    )
+
+
+def stored_volume_footprint(data: dict[str, Any]) -> geo.Footprint:
+    """The footprint of a stored volume's JSON, not validated again (see `stored_volume`)."""
+    if "circle" in data:
+        circle = data["circle"]
+        made: geo.Footprint = _trusted(
+            geo.Circle,
+            lon=float(circle["center"][0]),
+            lat=float(circle["center"][1]),
+            radius_m=float(circle["radius_m"]),
+        )
+        return made
+    if data["footprint"]["type"] == "Polygon":
+        rings = data["footprint"]["coordinates"]
+        return Polygon(rings[0], rings[1:])
+    return MultiPolygon([Polygon(p[0], p[1:]) for p in data["footprint"]["coordinates"]])
+
+
+def stored_volume(data: dict[str, Any]) -> geo.Volume4D:
+    """A volume read back from its row, built without validating it again: it was validated
+    before it was written, and validation costs ten times the construction, paid here for
+    every candidate row. Equal to ``volume_from_json(data)``."""
+    footprint = stored_volume_footprint(data)
+    altitude = data["altitude"]
+    window = data["time"]
+    return _trusted(
+        geo.Volume4D,
+        footprint=footprint,
+        altitude=_trusted(
+            geo.AltitudeBand,
+            lower_m=float(altitude["lower_m"]),
+            upper_m=float(altitude["upper_m"]),
+            reference=altitude["reference"],
+        ),
+        start=datetime.fromisoformat(window["start"]).astimezone(UTC),
+        end=datetime.fromisoformat(window["end"]).astimezone(UTC),
     )
 
 
@@ -243,47 +428,84 @@ def find_conflicts(
 ) -> list[Finding]:
     """Every conflict the plan (`volumes` of `party`) has with stored activity and zones."""
     found: dict[tuple[str, int], Finding] = {}
-    reach = policy.reach
-    for stored in index.candidates(conn, party, volumes, reach, now):
-        for i, volume in enumerate(volumes):
-            overlap = conflict(volume, stored.volume, policy.for_pair(volume, stored.volume))
-            if overlap is None:
-                continue
-            key = ("activity", stored.activity_id)
-            if key not in found:
-                found[key] = Finding(
-                    "activities",
-                    "medium",
-                    SideOut(
-                        party=stored.party, activity=stored.activity_id, version=stored.plan_version
-                    ),
-                )
-            finding = found[key]
-            finding.overlaps.append(overlap)
-            finding.volume_indices.add(i)
-            if _interpenetrate(volume, stored.volume, overlap):
-                finding.severity = "high"
+    candidates = index.candidates(conn, party, volumes, policy.reach, now)
+    pairs = [(i, stored) for stored in candidates for i in range(len(volumes))]
+    overlaps = policy.decide([(volumes[i], stored.volume) for i, stored in pairs])
+    hits = [(pair, overlap) for pair, overlap in zip(pairs, overlaps, strict=True) if overlap]
+    shared = interpenetrating([(volumes[i], stored.volume) for (i, stored), _ in hits], hits)
+    for ((i, stored), overlap), high in zip(hits, shared, strict=True):
+        key = ("activity", stored.activity_id)
+        if key not in found:
+            found[key] = Finding(
+                "activities",
+                "medium",
+                SideOut(
+                    party=stored.party, activity=stored.activity_id, version=stored.plan_version
+                ),
+            )
+        finding = found[key]
+        finding.overlaps.append(overlap)
+        finding.volume_indices.add(i)
+        if high:
+            finding.severity = "high"
     for zone in zones:
         if zone.owner == party:
             continue
-        zone_vol = zone_volume(zone)
-        for i, volume in enumerate(volumes):
-            minima = TOUCH if zone.rule == "notify" else policy.for_pair(volume, zone_vol)
-            overlap = conflict(volume, zone_vol, minima)
-            if overlap is None:
-                continue
-            if zone.rule == "notify":
-                assert zone.lead_time_s is not None
-                if (overlap.start - now).total_seconds() >= zone.lead_time_s:
-                    continue
-            key = ("zone", zone.id)
-            if key not in found:
-                found[key] = Finding(
-                    "zone", _ZONE_SEVERITY[zone.rule], SideOut(party=zone.owner, zone=zone.id)
-                )
-            found[key].overlaps.append(overlap)
-            found[key].volume_indices.add(i)
+        zone_finding = _zone_finding(
+            zone, volumes, policy, now, SideOut(party=zone.owner, zone=zone.id)
+        )
+        if zone_finding is not None:
+            found[("zone", zone.id)] = zone_finding
     return list(found.values())
+
+
+def find_zone_conflicts(
+    conn: Connection, index: CellIndex, zone: ZoneOut, policy: MinimaPolicy, now: datetime
+) -> list[Finding]:
+    """The conflicts a zone has with the stored activities of other parties, by the same rules
+    as a plan meeting the zone; each finding's ``other`` is the activity."""
+    candidates = index.candidates(conn, zone.owner, [zone_volume(zone)], policy.reach, now)
+    by_activity: dict[int, list[StoredVolume]] = {}
+    for stored in candidates:
+        if stored.volume.end > now:  # what has flown is no longer a conflict
+            by_activity.setdefault(stored.activity_id, []).append(stored)
+    findings: list[Finding] = []
+    for activity_id, members in sorted(by_activity.items()):
+        side = SideOut(
+            party=members[0].party, activity=activity_id, version=members[0].plan_version
+        )
+        finding = _zone_finding(zone, [s.volume for s in members], policy, now, side)
+        if finding is not None:
+            findings.append(finding)
+    return findings
+
+
+def _zone_finding(
+    zone: ZoneOut,
+    volumes: Sequence[geo.Volume4D],
+    policy: MinimaPolicy,
+    now: datetime,
+    other: SideOut,
+) -> Finding | None:
+    """The conflict of an activity's volumes with one zone of another party, by the zone's
+    rule: ``no_entry`` always, ``notify`` only when entered before its lead time, ``caution``
+    as an advisory. ``other`` names the side that is not the caller's."""
+    zone_vol = zone_volume(zone)
+    finding: Finding | None = None
+    for i, volume in enumerate(volumes):
+        minima = TOUCH if zone.rule == "notify" else policy.for_pair(volume, zone_vol)
+        overlap = conflict_in_schedule(volume, zone_vol, zone_schedule(zone), minima)
+        if overlap is None:
+            continue
+        if zone.rule == "notify":
+            assert zone.lead_time_s is not None
+            if (overlap.start - now).total_seconds() >= zone.lead_time_s:
+                continue
+        if finding is None:
+            finding = Finding("zone", _ZONE_SEVERITY[zone.rule], other)
+        finding.overlaps.append(overlap)
+        finding.volume_indices.add(i)
+    return finding
 
 
 _ZONE_SEVERITY: dict[str, Severity] = {
@@ -293,10 +515,18 @@ _ZONE_SEVERITY: dict[str, Severity] = {
 }
 
 
-def _interpenetrate(a: geo.Volume4D, b: geo.Volume4D, overlap: Overlap) -> bool:
-    """The volumes share airspace at the same time, not merely within the minima: they still
-    conflict with zero minima (touching edges, bands or windows do not count)."""
-    return overlap.distance_m == 0.0 and conflict(a, b, TOUCH) is not None
+def interpenetrating(
+    pairs: Sequence[tuple[geo.Volume4D, geo.Volume4D]], hits: Sequence[tuple[Any, Overlap]]
+) -> list[bool]:
+    """For each conflicting pair: do the volumes share airspace at the same time, not merely
+    come within the minima (they still conflict with zero minima: touching edges, bands or
+    windows do not count)? Decided in one batch for the pairs that touch horizontally."""
+    touching = [n for n, (_, overlap) in enumerate(hits) if overlap.distance_m == 0.0]
+    shared = [False] * len(pairs)
+    verdicts = pairwise_conflicts([pairs[n] for n in touching], TOUCH)
+    for n, verdict in zip(touching, verdicts, strict=True):
+        shared[n] = verdict is not None
+    return shared
 
 
 def index_volumes(

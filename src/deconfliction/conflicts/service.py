@@ -15,15 +15,23 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, exists, insert, or_, select, update
 
 from deconfliction.activities.visibility import readable_ids
-from deconfliction.conflicts.detection import Finding
+from deconfliction.conflicts.detection import (
+    CellIndex,
+    Finding,
+    find_zone_conflicts,
+    lock_cells,
+    policy_for,
+)
 from deconfliction.conflicts.models import ConflictOut, OverlapOut, PartyStanceOut, SideOut
 from deconfliction.errors import Conflict, Forbidden, NotFound
-from deconfliction.hotline.service import open_thread_for_conflict
+from deconfliction.hotline.service import open_threads_for_conflicts
 from deconfliction.parties.models import Actor
-from deconfliction.parties.service import require_acting
+from deconfliction.parties.service import area_minima, require_acting
 from deconfliction.record.service import record
 from deconfliction.store import tables as t
 from deconfliction.stream.service import publish
+from deconfliction.zones.models import ZoneOut
+from deconfliction.zones.service import list_zones, zone_volume
 
 OPEN_STATES = ("open", "acknowledged")
 
@@ -36,73 +44,129 @@ def record_findings(
     findings: list[Finding],
     now: datetime,
 ) -> list[int]:
-    ids: list[int] = []
-    for finding in findings:
-        overlap = finding.overlap()
-        conflict_id = conn.execute(
-            insert(t.conflicts).values(
-                kind=finding.kind,
-                severity=finding.severity,
-                state="open",
-                activity_a=activity_id,
-                version_a=version,
-                party_a=actor.party,
-                activity_b=finding.other.activity,
-                version_b=finding.other.version,
-                zone_id=finding.other.zone,
-                party_b=finding.other.party,
-                region=overlap.region,
-                lower_m=overlap.lower_m,
-                upper_m=overlap.upper_m,
-                start=overlap.start,
-                end=overlap.end,
-                distance_m=overlap.distance_m,
-                created_at=now,
-                updated_at=now,
-            )
-        ).inserted_primary_key
-        assert conflict_id is not None
-        cid = int(conflict_id[0])
-        conn.execute(
-            insert(t.conflict_parties),
-            [
-                {
-                    "conflict_id": cid,
-                    "party": p,
-                    "acknowledged_at": None,
-                    "acknowledged_by": None,
-                    "accepted_at": None,
-                    "accepted_by": None,
-                }
-                for p in sorted({actor.party, finding.other.party})
-            ],
+    """Store the conflicts a plan (``activity_id`` at ``version``) of the caller creates."""
+    sides = [
+        (
+            (actor.party, activity_id, version),
+            (f.other.party, f.other.activity, f.other.version, f.other.zone),
         )
-        record(
-            conn,
-            actor,
-            "conflict.detected",
-            f"conflict/{cid}",
+        for f in findings
+    ]
+    others = [f.other.model_dump(exclude_none=True) for f in findings]
+    return _record(conn, actor, sides, findings, others, now)
+
+
+def record_zone_findings(
+    conn: Connection, actor: Actor, zone_id: int, findings: list[Finding], now: datetime
+) -> list[int]:
+    """Store the conflicts a zone the caller declared has with stored activities of other
+    parties (each finding's ``other`` is the activity): stored as activity x zone, the same as
+    when the activity meets the zone."""
+    sides: list[tuple[tuple[str, int, int], tuple[str, int | None, int | None, int | None]]] = [
+        (
+            (f.other.party, f.other.activity or 0, f.other.version or 0),
+            (actor.party, None, None, zone_id),
+        )
+        for f in findings
+    ]
+    others: list[dict[str, Any]] = [{"party": actor.party, "zone": zone_id} for _ in findings]
+    return _record(conn, actor, sides, findings, others, now)
+
+
+def _record(
+    conn: Connection,
+    actor: Actor,
+    sides: Sequence[tuple[tuple[str, int, int], tuple[str, int | None, int | None, int | None]]],
+    findings: list[Finding],
+    others: list[dict[str, Any]],
+    now: datetime,
+) -> list[int]:
+    """Insert the conflicts and their parties in one statement each, record and publish each,
+    then open their hotline threads in one batch."""
+    if not findings:
+        return []
+    overlaps = [f.overlap() for f in findings]
+    rows: list[dict[str, Any]] = [
+        {
+            "kind": finding.kind,
+            "severity": finding.severity,
+            "state": "open",
+            "activity_a": a_activity,
+            "version_a": a_version,
+            "party_a": a_party,
+            "activity_b": b_activity,
+            "version_b": b_version,
+            "zone_id": b_zone,
+            "party_b": b_party,
+            "region": overlap.region,
+            "lower_m": overlap.lower_m,
+            "upper_m": overlap.upper_m,
+            "start": overlap.start,
+            "end": overlap.end,
+            "distance_m": overlap.distance_m,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for finding, overlap, (
+            (a_party, a_activity, a_version),
+            (b_party, b_activity, b_version, b_zone),
+        ) in zip(findings, overlaps, sides, strict=True)
+    ]
+    ids = [
+        int(cid)
+        for cid in conn.execute(
+            insert(t.conflicts).returning(t.conflicts.c.id, sort_by_parameter_order=True), rows
+        ).scalars()
+    ]
+    conn.execute(
+        insert(t.conflict_parties),
+        [
             {
-                "conflict": cid,
-                "kind": finding.kind,
-                "severity": finding.severity,
-                "activity": activity_id,
-                "version": version,
-                "other": finding.other.model_dump(exclude_none=True),
-                "overlap": overlap.model_dump(mode="json"),
-            },
-            now,
-        )
+                "conflict_id": cid,
+                "party": p,
+                "acknowledged_at": None,
+                "acknowledged_by": None,
+                "accepted_at": None,
+                "accepted_by": None,
+            }
+            for cid, row in zip(ids, rows, strict=True)
+            for p in sorted({row["party_a"], row["party_b"]})
+        ],
+    )
+    for cid, row, finding, overlap, other in zip(
+        ids, rows, findings, overlaps, others, strict=True
+    ):
+        facts = {
+            "conflict": cid,
+            "kind": finding.kind,
+            "severity": finding.severity,
+            "activity": row["activity_a"],
+            "version": row["version_a"],
+            "other": other,
+            "overlap": overlap.model_dump(mode="json"),
+        }
+        record(conn, actor, "conflict.detected", f"conflict/{cid}", facts, now)
         publish(
             conn,
-            [actor.party, finding.other.party],
+            [row["party_a"], row["party_b"]],
             "conflict.detected",
             {"conflict": cid, "kind": finding.kind, "severity": finding.severity},
             now,
         )
-        open_thread_for_conflict(conn, cid, now)
-        ids.append(cid)
+    open_threads_for_conflicts(conn, ids, now)
     return ids
+
+
+def detect_for_zone(conn: Connection, actor: Actor, zone: ZoneOut, now: datetime) -> list[int]:
+    """A zone just declared by ``actor`` meets the stored activities of other parties: record
+    the conflicts by the rules of a plan meeting a zone (``no_entry`` a conflict, ``notify`` a
+    conflict when entered before its lead time, ``caution`` an advisory). Serialised with
+    crossing writers by the same cell locks; candidates from the SQL cell index (correct on
+    every database; a declaration is rare)."""
+    policy = policy_for(area_minima(conn), list_zones(conn, actor))
+    lock_cells(conn, [zone_volume(zone)], policy.reach.horizontal_m)
+    findings = find_zone_conflicts(conn, CellIndex(), zone, policy, now)
+    return record_zone_findings(conn, actor, zone.id, findings, now)
 
 
 def resolve_for_activity(

@@ -67,6 +67,8 @@ WEST, SOUTH, EAST, NORTH, LOW, HIGH, START, END = range(8)
 _COLUMNS: Final = 8
 
 Lookup = Callable[[int], tuple[str, Volume4D]]
+# One row's numbers, in the column order above.
+Row = tuple[float, float, float, float, float, float, float, float]
 
 
 class VolumeIndex:
@@ -122,6 +124,8 @@ class VolumeIndex:
         row = self._delta_keys.get(key)
         if row is not None:
             return row
+        if not self._sorted_keys.size:  # a bulk load: nothing merged yet
+            return None
         # A key removed and added again appears twice; only one of its rows is alive.
         first = int(np.searchsorted(self._sorted_keys, key, side="left"))
         last = int(np.searchsorted(self._sorted_keys, key, side="right"))
@@ -147,17 +151,25 @@ class VolumeIndex:
         self._alive = widen(self._alive)
 
     def _append(self, key: int, owner: str, volume: Volume4D) -> None:
+        band = volume.altitude
+        self._append_numbers(
+            key,
+            owner,
+            (
+                *footprint_box(volume.footprint),
+                band.lower_m,
+                band.upper_m,
+                volume.start.timestamp(),
+                volume.end.timestamp(),
+            ),
+        )
+
+    def _append_numbers(self, key: int, owner: str, numbers: Row) -> None:
         if self._row_of(key) is not None:
             raise ValueError(f"volume key {key} is already in the index")
         self._grow(self._size + 1)
         row = self._size
-        self._num[row] = (
-            *footprint_box(volume.footprint),
-            volume.altitude.lower_m,
-            volume.altitude.upper_m,
-            volume.start.timestamp(),
-            volume.end.timestamp(),
-        )
+        self._num[row] = numbers
         self._key[row] = key
         self._owner[row] = self._owner_codes.setdefault(owner, len(self._owner_codes))
         self._alive[row] = True
@@ -175,6 +187,14 @@ class VolumeIndex:
         """Bulk :meth:`add` with a single merge at the end (how to load a million rows)."""
         for key, owner, volume in items:
             self._append(key, owner, volume)
+        self._merge()
+
+    def add_many_numbers(self, items: Iterable[tuple[int, str, Row]]) -> None:
+        """:meth:`add_many` from the numbers alone: ``(west, south, east, north, lower_m,
+        upper_m, start, end)`` with a box as :func:`~deconfliction.geo.projection.footprint_box`
+        gives and times in POSIX seconds (a start-up need not build a volume per row)."""
+        for key, owner, numbers in items:
+            self._append_numbers(key, owner, numbers)
         self._merge()
 
     def remove(self, key: int) -> None:
