@@ -40,8 +40,9 @@ def test_altitude_band_rejects(lower: float, upper: float, message: str) -> None
 def test_altitude_band_reference() -> None:
     assert AltitudeBand(0, 1).reference == "W84"
     assert AltitudeBand(0, 1, "MSL").reference == "MSL"
-    with pytest.raises(GeoError, match="neither 'W84' nor 'MSL'"):
-        AltitudeBand(0, 1, "AGL")  # type: ignore[arg-type]
+    assert AltitudeBand(0, 1, "AGL").reference == "AGL"
+    with pytest.raises(GeoError, match="'AMSL' is not one of 'W84', 'MSL', 'STD', 'AGL'"):
+        AltitudeBand(0, 1, "AMSL")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,10 @@ class GeoError(ValueError):
     """Bad geometric input; the message is a clear one-line sentence."""
 
 
+AltitudeReference: TypeAlias = Literal["W84", "MSL", "STD", "AGL"]
+ALTITUDE_REFERENCES: tuple[AltitudeReference, ...] = ("W84", "MSL", "STD", "AGL")
+
+
 def fmt(value: float) -> str:
     """A number as people write it in messages: 36.1, 3000, not 36.100000000000001."""
     rounded = round(value, 6)
@@ -52,11 +56,13 @@ def check_lon_lat(lon: float, lat: float, what: str) -> None:
 @dataclass(frozen=True, slots=True)
 class AltitudeBand:
     """A vertical slab in metres; ``reference`` says whether heights are above the WGS-84
-    ellipsoid (``W84``) or mean sea level (``MSL``)."""
+    ellipsoid (``W84``), mean sea level (``MSL``), the ISA standard pressure datum (``STD``:
+    flight levels, FL100 = 3048 m) or the ground below (``AGL``). Detection compares bands
+    after :func:`comparable_band`."""
 
     lower_m: float
     upper_m: float
-    reference: Literal["W84", "MSL"] = "W84"
+    reference: AltitudeReference = "W84"
 
     def __post_init__(self) -> None:
         # Plain floats, so that numpy scalars never leak into messages, JSON or PROJ strings.
@@ -75,8 +81,11 @@ class AltitudeBand:
                     f"altitude {fmt(bound)} m is outside {fmt(MIN_ALTITUDE_M)}.."
                     f"{fmt(MAX_ALTITUDE_M)} m"
                 )
-        if self.reference not in ("W84", "MSL"):
-            raise GeoError(f"altitude reference {self.reference!r} is neither 'W84' nor 'MSL'")
+        if self.reference not in ALTITUDE_REFERENCES:
+            raise GeoError(
+                f"altitude reference {self.reference!r} is not one of "
+                + ", ".join(repr(r) for r in ALTITUDE_REFERENCES)
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,3 +223,57 @@ class Volume4D:
                 f"time window inverted or empty: end {self.end.isoformat()} <= "
                 f"start {self.start.isoformat()}"
             )
+
+
+FOOT_M = 0.3048
+# A flight level is a pressure altitude: it sits above or below its MSL height by about 8.3 m per
+# hPa of QNH away from 1013.25. QNH between 977 and 1049 hPa (beyond the area's records) keeps
+# that within 300 m, so a flight-level band is compared as MSL widened by this margin.
+STD_MARGIN_M = 300.0
+# Without a terrain model, ground under an AGL band is taken anywhere between the lowest land
+# (Dead Sea shore, -430 m) and this height (Mount Hermon is 2,814 m); the band is widened to
+# cover both, and conflicts against it say so.
+AGL_TERRAIN_LOW_M = -430.0
+AGL_TERRAIN_HIGH_M = 3000.0
+
+
+def flight_level_m(level: float) -> float:
+    """FL95 -> 2895.6 m of standard pressure altitude."""
+    return level * 100.0 * FOOT_M
+
+
+@dataclass(frozen=True, slots=True)
+class ComparableBand:
+    """A band as detection compares it (W84 or MSL), with the margin it was widened by."""
+
+    band: AltitudeBand
+    margin_note: str | None
+
+
+def comparable_band(band: AltitudeBand) -> ComparableBand:
+    """The explicit conversion of any band to one detection can compare with W84/MSL bands.
+
+    W84 and MSL stay as they are (their difference, the geoid, is the strategic engine's own
+    margin). STD becomes MSL widened by ``STD_MARGIN_M`` both ways; AGL becomes MSL from the
+    lowest to the highest terrain assumed (``AGL_TERRAIN_*``), because the terrain is unknown.
+    """
+    if band.reference in ("W84", "MSL"):
+        return ComparableBand(band, None)
+    if band.reference == "STD":
+        widened = AltitudeBand(
+            max(MIN_ALTITUDE_M, band.lower_m - STD_MARGIN_M),
+            min(MAX_ALTITUDE_M, band.upper_m + STD_MARGIN_M),
+            "MSL",
+        )
+        note = f"flight levels compared as MSL widened by {fmt(STD_MARGIN_M)} m (QNH unknown)"
+        return ComparableBand(widened, note)
+    widened = AltitudeBand(
+        max(MIN_ALTITUDE_M, band.lower_m + AGL_TERRAIN_LOW_M),
+        min(MAX_ALTITUDE_M, band.upper_m + AGL_TERRAIN_HIGH_M),
+        "MSL",
+    )
+    note = (
+        f"AGL band compared as MSL over terrain from {fmt(AGL_TERRAIN_LOW_M)} m to "
+        f"{fmt(AGL_TERRAIN_HIGH_M)} m (terrain unknown)"
+    )
+    return ComparableBand(widened, note)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from deconfliction.http import (
     ActorDep,
@@ -18,10 +18,12 @@ from deconfliction.http import (
     read,
     write,
 )
-from deconfliction.record.service import Statement
+from deconfliction.record.service import Statement, perform_write, receipt_header
 from deconfliction.volumes import feature, feature_collection
-from deconfliction.zones import service
+from deconfliction.zones import service, transfer
+from deconfliction.zones.formats import ExportFormat
 from deconfliction.zones.models import ZoneIn, ZoneOut
+from deconfliction.zones.transfer import ImportIn, ImportOut
 
 router = APIRouter(prefix="/v1/zones", tags=["zones"])
 
@@ -72,6 +74,56 @@ def zone_feature(zone: ZoneOut) -> dict[str, Any]:
     props = zone.model_dump(mode="json", exclude={"footprint", "circle"})
     shape = {"footprint": zone.footprint} if zone.footprint else {"circle": zone.circle}
     return feature(shape, props)
+
+
+@router.post("/import", response_model=ImportOut)
+def import_zones(
+    request: ImportIn,
+    svc: ServicesDep,
+    actor: ActorDep,
+    body: RawBody,
+    signed: SignatureDep,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Zones from a NOTAM, OpenAir, ED-269 or GeoJSON file: one signed statement, a fact per
+    zone; ``dry_run`` answers what would change and writes nothing."""
+    if request.dry_run:
+        with read(svc) as conn:
+            planned = transfer.import_zones(conn, actor, request, svc.clock())
+        return JSONResponse(planned.model_dump(mode="json"))
+    now = svc.clock()
+    code, answer, receipt = perform_write(
+        svc.engine,
+        actor,
+        key,
+        Statement("zone.import", body=body, signed=signed),
+        lambda conn: (
+            200,
+            transfer.import_zones(conn, actor, request, now).model_dump(mode="json"),
+        ),
+        lambda _: "zone/import",
+        now,
+    )
+    return JSONResponse(
+        answer, status_code=code, headers={"Deconfliction-Receipt": receipt_header(receipt)}
+    )
+
+
+@router.get("/export")
+def export_zones(
+    svc: ServicesDep,
+    actor: ActorDep,
+    format: Annotated[ExportFormat, Query()] = "geojson",
+    owner: str | None = None,
+    active_at: datetime | None = None,
+) -> Response:
+    """The zones in force as GeoJSON, KML (Google Earth) or CoT drawings (TAK), one per line."""
+    with read(svc) as conn:
+        zones = service.list_zones(conn, actor, owner=owner, active_at=active_at)
+    return Response(
+        transfer.export_zones(zones, format, svc.clock()),
+        media_type=transfer.EXPORT_MEDIA_TYPES[format],
+    )
 
 
 @router.get("/{zone_id}", response_model=ZoneOut)

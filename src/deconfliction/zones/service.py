@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Row, insert, select, update
 
 from deconfliction import geo
 from deconfliction.errors import Conflict, Forbidden, Invalid, NotFound
+from deconfliction.geo.schedule import DailyPeriod, schedule_from_json
 from deconfliction.parties.models import Actor
 from deconfliction.parties.service import party_kinds, require_acting
 from deconfliction.record.service import record
@@ -24,7 +25,14 @@ from deconfliction.zones.models import ConsentOut, ZoneIn, ZoneOut
 OPEN_END = datetime(9999, 1, 1, tzinfo=UTC)
 
 
-def declare(conn: Connection, actor: Actor, zone: ZoneIn, now: datetime) -> ZoneOut:
+def declare(
+    conn: Connection,
+    actor: Actor,
+    zone: ZoneIn,
+    now: datetime,
+    source: tuple[str, str] | None = None,
+) -> ZoneOut:
+    """Declare ``zone``; an import passes ``source`` (its id and the record's hash)."""
     require_acting(actor)
     if zone.valid_to is not None and zone.valid_to <= now:
         raise Invalid(f"validity window already over: valid_to {zone.valid_to} is in the past")
@@ -50,6 +58,10 @@ def declare(conn: Connection, actor: Actor, zone: ZoneIn, now: datetime) -> Zone
             status="proposed" if zone.agreed_with else "declared",
             version=1,
             created_at=now,
+            schedule=[p.model_dump() for p in zone.schedule] or None,
+            altitude_unit=zone.altitude.unit,
+            source_id=source[0] if source else None,
+            source_hash=source[1] if source else None,
         )
     ).inserted_primary_key
     assert zone_id is not None
@@ -75,7 +87,12 @@ def declare(conn: Connection, actor: Actor, zone: ZoneIn, now: datetime) -> Zone
             ],
         )
     record(conn, actor, "zone.declared", f"zone/{zone_id[0]}", {"zone": zone_id[0]}, now)
-    return get(conn, actor, int(zone_id[0]))
+    declared = get(conn, actor, int(zone_id[0]))
+    # Imported here: conflict detection reads zones through this module.
+    from deconfliction.conflicts.service import detect_for_zone
+
+    detect_for_zone(conn, actor, declared, now)  # activities already filed meet the new zone
+    return declared
 
 
 def consent(conn: Connection, actor: Actor, zone_id: int, now: datetime) -> ZoneOut:
@@ -199,10 +216,12 @@ def _out(row: Row[Any], consents: list[ConsentOut]) -> ZoneOut:
         rule=row.rule,
         lead_time_s=row.lead_time_s,
         **row.geometry,
-        altitude={"lower_m": row.lower_m, "upper_m": row.upper_m, "reference": row.altitude_ref},
+        altitude=_altitude_out(row),
         valid_from=row.valid_from,
         valid_to=row.valid_to,
         minima=row.minima,
+        schedule=row.schedule or [],
+        source=row.source_id,
         status=row.status,
         version=row.version,
         parties=consents,
@@ -211,15 +230,43 @@ def _out(row: Row[Any], consents: list[ConsentOut]) -> ZoneOut:
     )
 
 
+def _altitude_out(row: Row[Any]) -> dict[str, Any]:
+    altitude: dict[str, Any] = {
+        "lower_m": row.lower_m,
+        "upper_m": row.upper_m,
+        "reference": row.altitude_ref,
+        "unit": row.altitude_unit or "m",
+    }
+    compared = geo.comparable_band(geo.AltitudeBand(row.lower_m, row.upper_m, row.altitude_ref))
+    if compared.margin_note is not None:
+        # Said wherever the zone is shown: detection used this wider band, and why.
+        altitude["compared_as"] = {
+            "lower_m": compared.band.lower_m,
+            "upper_m": compared.band.upper_m,
+            "reference": compared.band.reference,
+            "note": compared.margin_note,
+        }
+    return altitude
+
+
 def zone_volume(zone: ZoneOut) -> geo.Volume4D:
-    """The zone as a Volume4D for detection: its footprint, band and validity."""
+    """The zone as a Volume4D for detection: its footprint, its band converted to one detection
+    compares (flight levels and AGL widened, see `geo.comparable_band`) and its validity; its
+    schedule, if any, is `zone_schedule`."""
     return geo.Volume4D(
         footprint_from_json(
             {"footprint": zone.footprint} if zone.footprint else {"circle": zone.circle}
         ),
-        geo.AltitudeBand(
-            zone.altitude["lower_m"], zone.altitude["upper_m"], zone.altitude["reference"]
-        ),
+        geo.comparable_band(
+            geo.AltitudeBand(
+                zone.altitude["lower_m"], zone.altitude["upper_m"], zone.altitude["reference"]
+            )
+        ).band,
         zone.valid_from,
         zone.valid_to or OPEN_END,
     )
+
+
+def zone_schedule(zone: ZoneOut) -> tuple[DailyPeriod, ...]:
+    """The daily periods the zone is active in (empty: all its validity)."""
+    return schedule_from_json([p.model_dump() for p in zone.schedule])
