@@ -10,14 +10,16 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from deconfliction.activities.visibility import readable_ids
+from deconfliction.agreements.service import readable_violation_ids
 from deconfliction.conflicts.service import list_conflicts
 from deconfliction.hotline.service import readable_message_ids
+from deconfliction.incidents.visibility import readable_incident_ids
 from deconfliction.parties.models import Actor
 from deconfliction.record.log import entry_json, export_records
 from deconfliction.store import tables as t
 from deconfliction.tracks.service import readable_alert_ids
 
-PUBLIC_SUBJECTS = ("zone", "party")
+PUBLIC_SUBJECTS = ("zone", "party", "round", "position", "commitment")
 
 
 def readable_payloads(conn: Connection, actor: Actor, rows: Sequence[Any]) -> set[int]:
@@ -28,6 +30,7 @@ def readable_payloads(conn: Connection, actor: Actor, rows: Sequence[Any]) -> se
     conflicts: dict[int, list[int]] = {}
     messages: dict[int, list[int]] = {}
     alerts: dict[int, list[int]] = {}
+    agreed: dict[str, dict[int, list[int]]] = {"violation": {}, "incident": {}}
     shown: set[int] = set()
     for r in rows:
         kind, _, ident = str(r.subject).partition("/")
@@ -41,6 +44,8 @@ def readable_payloads(conn: Connection, actor: Actor, rows: Sequence[Any]) -> se
             alerts.setdefault(int(ident), []).append(int(r.idx))
         elif kind == "message" and ident.isdigit():
             messages.setdefault(int(ident), []).append(int(r.idx))
+        elif kind in agreed and ident.isdigit():
+            agreed[kind].setdefault(int(ident), []).append(int(r.idx))
         elif kind == "channel" and actor.party in ident.split("-"):
             shown.add(int(r.idx))
     for aid in readable_ids(conn, actor, activities):
@@ -49,6 +54,10 @@ def readable_payloads(conn: Connection, actor: Actor, rows: Sequence[Any]) -> se
         shown.update(messages[mid])
     for aid in readable_alert_ids(conn, actor, alerts):
         shown.update(alerts[aid])
+    for vid in readable_violation_ids(conn, actor, list(agreed["violation"])):
+        shown.update(agreed["violation"][vid])
+    for iid in readable_incident_ids(conn, actor, agreed["incident"]):
+        shown.update(agreed["incident"][iid])
     if conflicts:
         for c in list_conflicts(conn, actor, conflict_ids=list(conflicts)):
             shown.update(conflicts[c.id])

@@ -1,0 +1,152 @@
+"""Agreements API: rounds of talks, stated positions, commitments and consents, violations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from deconfliction.agreements import service
+from deconfliction.agreements.models import (
+    CommitmentIn,
+    CommitmentOut,
+    PositionIn,
+    PositionOut,
+    RoundIn,
+    RoundOut,
+    ViolationOut,
+)
+from deconfliction.http import (
+    ActorDep,
+    IdempotencyKey,
+    RawBody,
+    ServicesDep,
+    SignatureDep,
+    read,
+    with_etag,
+    write,
+)
+from deconfliction.record.service import Statement
+
+router = APIRouter(prefix="/v1/agreements", tags=["agreements"])
+
+
+@router.post("/rounds", status_code=201, response_model=RoundOut)
+def record_round(
+    round_in: RoundIn,
+    svc: ServicesDep,
+    actor: ActorDep,
+    body: RawBody,
+    signed: SignatureDep,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    return write(
+        svc,
+        actor,
+        key,
+        Statement("round.record", body=body, signed=signed),
+        lambda conn, now: service.record_round(conn, actor, round_in, now),
+        subject="round",
+        status=201,
+    )
+
+
+@router.get("/rounds", response_model=list[RoundOut])
+def list_rounds(svc: ServicesDep, _actor: ActorDep) -> list[RoundOut]:
+    with read(svc) as conn:
+        return service.list_rounds(conn)
+
+
+@router.get("/rounds/{round_id}", response_model=RoundOut)
+def get_round(round_id: int, svc: ServicesDep, _actor: ActorDep) -> RoundOut:
+    with read(svc) as conn:
+        return service.get_round(conn, round_id)
+
+
+@router.post("/rounds/{round_id}/positions", status_code=201, response_model=PositionOut)
+def state_position(
+    round_id: int,
+    position: PositionIn,
+    svc: ServicesDep,
+    actor: ActorDep,
+    body: RawBody,
+    signed: SignatureDep,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    return write(
+        svc,
+        actor,
+        key,
+        Statement("position.state", target=round_id, body=body, signed=signed),
+        lambda conn, now: service.state_position(conn, actor, round_id, position, now),
+        subject="position",
+        status=201,
+    )
+
+
+@router.post("/commitments", status_code=201, response_model=CommitmentOut)
+def propose(
+    commitment: CommitmentIn,
+    svc: ServicesDep,
+    actor: ActorDep,
+    body: RawBody,
+    signed: SignatureDep,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    return write(
+        svc,
+        actor,
+        key,
+        Statement("commitment.propose", body=body, signed=signed),
+        lambda conn, now: service.propose(conn, actor, commitment, now),
+        subject="commitment",
+        status=201,
+    )
+
+
+@router.get("/commitments", response_model=list[CommitmentOut])
+def list_commitments(
+    svc: ServicesDep, _actor: ActorDep, status: str | None = None
+) -> list[CommitmentOut]:
+    with read(svc) as conn:
+        return service.list_commitments(conn, status=status)
+
+
+@router.get("/commitments/{commitment_id}", response_model=CommitmentOut)
+def get_commitment(commitment_id: int, svc: ServicesDep, _actor: ActorDep) -> JSONResponse:
+    with read(svc) as conn:
+        return with_etag(service.get_commitment(conn, commitment_id))
+
+
+@router.post("/commitments/{commitment_id}/consent", response_model=CommitmentOut)
+def consent(
+    commitment_id: int,
+    svc: ServicesDep,
+    actor: ActorDep,
+    signed: SignatureDep,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    return write(
+        svc,
+        actor,
+        key,
+        Statement("commitment.consent", target=commitment_id, signed=signed),
+        lambda conn, now: service.consent(conn, actor, commitment_id, now),
+        subject="commitment",
+    )
+
+
+@router.get("/violations", response_model=list[ViolationOut])
+def list_violations(
+    svc: ServicesDep,
+    actor: ActorDep,
+    party: str | None = None,
+    commitment: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[ViolationOut]:
+    with read(svc) as conn:
+        return service.list_violations(
+            conn, actor, party=party, start=start, end=end, commitment_id=commitment
+        )
