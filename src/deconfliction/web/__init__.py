@@ -1,0 +1,1 @@
+"""The browser UI for duty officers: static files served by the API at `/`."""

@@ -1,0 +1,258 @@
+"""The UI in a real browser against a real server: two officers of two parties at once."""
+
+from __future__ import annotations
+
+import base64
+import math
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page
+
+from deconfliction.ledger import merkle
+from tests.web.conftest import Site, log_in
+
+LANGUAGES = ["en", "tr", "he", "ar", "az"]
+TABS = ["hotline", "conflicts", "notify", "alerts", "incidents", "agreements", "record"]
+# Panels that fetch when opened: what shows they are filled in.
+LOADED_ON_OPEN = {
+    "incidents": "#incidents li",
+    "agreements": "#agreements li",
+    "record": "#consistency[data-state]",
+}
+
+
+def click_map(page: Page, lon: float, lat: float) -> None:
+    """Click the map where a place is, as a person would."""
+    x, y = page.evaluate("([lon, lat]) => window.dcf.toScreen(lon, lat)", [lon, lat])
+    page.mouse.click(x, y)
+
+
+def minute(iso: str, up: bool = False) -> str:
+    """A UTC time as the UI's datetime-local input takes it (whole minutes, rounded up or down)."""
+    at = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    whole = at.replace(second=0, microsecond=0)
+    if up and whole < at:
+        whole += timedelta(minutes=1)
+    return whole.strftime("%Y-%m-%dT%H:%M")
+
+
+def a_tr_volume(site: Site) -> dict[str, Any]:
+    """A volume of a TR air activity on the visible map, later today."""
+    activities = httpx.get(
+        f"{site.url}/v1/activities?party=TR",
+        headers={"Authorization": f"Bearer {site.tokens['tr-duty']}"},
+    ).json()
+    for activity in activities:
+        volume = activity["volumes"][0]
+        if activity["kind"] == "uav" and volume["footprint"]:
+            return dict(volume)
+    raise AssertionError("the demo has no TR UAV activity with a footprint")
+
+
+def test_il_notifies_across_tr_and_tr_sees_it_live_and_acknowledges_flash(
+    browser: Browser, site: Site, artifacts: Path
+) -> None:
+    tr = log_in(browser, site, "tr-duty")
+    il = log_in(browser, site, "il-duty")
+    # The language follows each officer's party: Turkish for TR, Hebrew (right to left) for IL.
+    assert tr.page.evaluate("document.documentElement.lang") == "tr"
+    assert il.page.evaluate("[document.documentElement.lang, document.documentElement.dir]") == [
+        "he",
+        "rtl",
+    ]
+    tr.page.screenshot(path=artifacts / "tr-map-hotline.png")
+
+    # IL draws a square across a TR UAV transit, in its band and window, and checks it first.
+    volume = a_tr_volume(site)
+    ring = volume["footprint"]["coordinates"][0]
+    lon, lat = ring[len(ring) // 4]
+    d = 0.12
+    il.page.click("#tab-notify")
+    il.page.click("#draw-modes [data-mode=polygon]")
+    for dx, dy in ((-d, -d), (d, -d), (d, d), (-d, d)):
+        click_map(il.page, lon + dx, lat + dy)
+    il.page.fill("#act-title", "IL browser-test patrol")
+    il.page.select_option("#act-kind", "air_patrol")
+    il.page.fill("#act-lower", str(math.floor(volume["altitude"]["lower_m"])))
+    il.page.fill("#act-upper", str(math.ceil(volume["altitude"]["upper_m"])))
+    il.page.fill("#act-start", minute(volume["time"]["start"]))
+    il.page.fill("#act-end", minute(volume["time"]["end"], up=True))
+    il.page.click("#notify-check")
+    il.page.wait_for_selector(".check-summary")
+    assert il.page.locator("#notify-result li.conflict.proposed").count() >= 1
+    assert il.page.locator("#layer-draft path.overlap.proposed").count() >= 1
+    il.page.screenshot(path=artifacts / "il-notify-check.png")
+    il.page.click("#notify-send")
+    notified = il.page.wait_for_selector("#notify-result .notified")
+    assert notified is not None
+    activity = int(notified.get_attribute("data-activity-id") or 0)
+    assert activity > 0
+
+    # TR's map and conflict list show it, without a reload (pushed by the stream).
+    tr.page.wait_for_selector(
+        f'#layer-activities [data-activity-id="{activity}"]', state="attached"
+    )
+    conflicts = httpx.get(
+        f"{site.url}/v1/conflicts?activity={activity}",
+        headers={"Authorization": f"Bearer {site.tokens['tr-duty']}"},
+    ).json()
+    assert conflicts, "the server found no conflict for the new activity"
+    conflict = conflicts[0]["id"]
+    tr.page.wait_for_selector(f'#layer-conflicts [data-conflict-id="{conflict}"]', state="attached")
+    tr.page.click("#tab-conflicts")
+    item = tr.page.wait_for_selector(f'#conflicts li[data-conflict-id="{conflict}"]')
+    assert item is not None and "IL browser-test patrol" in item.inner_text()
+    tr.page.screenshot(path=artifacts / "tr-conflicts.png")
+    tr.page.click(f'#conflicts li[data-conflict-id="{conflict}"] button.ack')
+    tr.page.wait_for_selector(f'#conflicts li[data-conflict-id="{conflict}"]:not(:has(button.ack))')
+
+    # IL sends a FLASH message; TR sees it arrive, with its countdown, and acknowledges it.
+    il.page.click("#tab-hotline")
+    il.page.select_option("#msg-to", "TR")
+    il.page.select_option("#msg-priority", "FLASH")
+    il.page.fill("#msg-subject", "CAP near T4")
+    il.page.fill("#msg-text", "Confirm you hold the UAV until our patrol leaves")
+    il.page.click("#compose button[type=submit]")
+    il.page.wait_for_selector('#thread-view .receipt[data-party="TR"]')
+    flash = tr.page.locator("#inbox li.message.priority-FLASH", has_text="Confirm you hold the UAV")
+    tr.page.click("#tab-hotline")
+    flash.wait_for()
+    assert flash.locator(".countdown").inner_text().strip() != ""
+    tr.page.screenshot(path=artifacts / "tr-flash.png")
+    flash.locator("button.ack").click()
+
+    # IL sees TR's receipt, live.
+    il.page.wait_for_selector('#thread-view .receipt[data-party="TR"][data-stage="acknowledged"]')
+    il.page.screenshot(path=artifacts / "il-receipt.png")
+
+    # TR's browser checks that the record it saw at login is a prefix of the grown one.
+    tr.page.click("#tab-record")
+    tr.page.click("#verify")
+    tr.page.wait_for_selector("#consistency[data-state=verified]")
+    tr.page.screenshot(path=artifacts / "tr-record.png")
+    assert tr.errors == [] and il.errors == []
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_view_is_translated_and_he_ar_are_right_to_left(
+    browser: Browser, site: Site, artifacts: Path, language: str
+) -> None:
+    screen = log_in(browser, site, "tr-duty", language)
+    page = screen.page
+    rtl = language in ("he", "ar")
+    assert page.evaluate("document.documentElement.dir") == ("rtl" if rtl else "ltr")
+    assert page.evaluate("getComputedStyle(document.body).direction") == ("rtl" if rtl else "ltr")
+    # Right to left puts the panels on the left of the map, as the layout is mirrored.
+    panels = page.locator("#panels").bounding_box()
+    map_box = page.locator("#map").bounding_box()
+    assert panels is not None and map_box is not None
+    assert (panels["x"] < map_box["x"]) is rtl
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    for tab in TABS:
+        page.click(f"#tab-{tab}")
+        if tab in LOADED_ON_OPEN:
+            page.wait_for_selector(LOADED_ON_OPEN[tab])
+        text = page.evaluate("document.body.innerText")
+        assert "⟦" not in text, f"{language}/{tab}: untranslated {text[text.index('⟦') :][:60]}"
+        if language == "en" or tab in ("hotline", "notify"):
+            page.screenshot(path=artifacts / f"{language}-{tab}.png")
+    assert screen.errors == []
+
+
+def test_browser_consistency_check_agrees_with_the_ledger(browser: Browser, site: Site) -> None:
+    """The page's SubtleCrypto verifier against proofs made by the Python ledger, and tampered."""
+    # The verifier is a module of the page: no need to log in to load it.
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(site.url + "/")
+    leaves = [merkle.leaf_hash(f"entry {i}".encode()) for i in range(40)]
+    store = merkle.NodeStore()
+    state = merkle.TreeState()
+    roots = [merkle.EMPTY_ROOT]
+    for leaf in leaves:
+        store.put(state.append(leaf))
+        roots.append(state.root())
+    cases: list[tuple[int, int, bytes, bytes, list[str], bool]] = []
+    for old in range(1, 41, 3):
+        for new in range(old, 41, 5):
+            proof = merkle.consistency_proof(old, new, store.get)
+            b64 = [base64.b64encode(p).decode() for p in proof]
+            cases.append((old, new, roots[old], roots[new], b64, True))
+            if proof:
+                bad = bytearray(proof[0])
+                bad[0] ^= 1
+                tampered = [base64.b64encode(bytes(bad)).decode(), *b64[1:]]
+                cases.append((old, new, roots[old], roots[new], tampered, False))
+            if old < new:
+                cases.append((old, new, roots[old], roots[new - 1], b64, False))
+    payload = [
+        [o, n, base64.b64encode(a).decode(), base64.b64encode(b).decode(), p, want]
+        for o, n, a, b, p, want in cases
+    ]
+    got = page.evaluate(
+        """async (cases) => {
+            const m = await import('/ui/merkle.js');
+            const out = [];
+            for (const [o, n, a, b, p] of cases)
+                out.push(await m.verifyConsistency(
+                    o, n, m.fromBase64(a), m.fromBase64(b), p.map(m.fromBase64)));
+            return out;
+        }""",
+        payload,
+    )
+    assert got == [c[5] for c in cases]
+    context.close()
+
+
+def test_incidents_and_agreements_panels_show_what_the_api_lists(
+    browser: Browser, site: Site, artifacts: Path
+) -> None:
+    page = log_in(browser, site, "tr-duty", "en").page
+    auth = {"Authorization": f"Bearer {site.tokens['tr-duty']}"}
+    listed = {
+        "incident": httpx.get(f"{site.url}/v1/incidents", headers=auth).json(),
+        "round": httpx.get(f"{site.url}/v1/agreements/rounds", headers=auth).json(),
+        "commitment": httpx.get(f"{site.url}/v1/agreements/commitments", headers=auth).json(),
+    }
+    page.click("#tab-incidents")
+    page.wait_for_selector("#incidents li")
+    page.click("#tab-agreements")
+    page.wait_for_selector("#agreements li")
+    for name, items in listed.items():
+        shown = page.locator(f"[data-{name}-id]").evaluate_all(
+            f"nodes => nodes.map(n => Number(n.getAttribute('data-{name}-id')))"
+        )
+        assert sorted(shown) == sorted(item["id"] for item in items), name
+    page.screenshot(path=artifacts / "en-agreements.png")
+
+
+def test_a_tablet_gets_the_panels_under_the_map_and_draws_by_keyboard(
+    browser: Browser, site: Site, artifacts: Path
+) -> None:
+    size = (768, 1024)
+    page = log_in(browser, site, "il-duty", "en", size=size).page
+    # Nothing sticks out sideways, and the panels go under the map.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    map_box = page.locator("#map").bounding_box()
+    panels = page.locator("#panels").bounding_box()
+    assert map_box is not None and panels is not None
+    assert panels["y"] >= map_box["y"] + map_box["height"] - 1
+    # Keyboard only: the Notify tab, the Circle tool, then Enter on the map twice (the centre,
+    # then the edge after panning with an arrow key) gives a circle.
+    page.focus("#tab-hotline")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.activeElement.id") == "tab-notify"
+    page.focus("#draw-modes [data-mode=circle]")
+    page.keyboard.press("Enter")
+    page.focus("#map")
+    page.keyboard.press("Enter")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")
+    assert page.locator("#layer-draft path.draft").count() == 1
+    assert "km" in page.inner_text("#draw-state")
+    page.screenshot(path=artifacts / f"keyboard-{size[0]}x{size[1]}.png")
