@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -38,6 +39,7 @@ from deconfliction.parties.service import authenticate
 from deconfliction.store.db import transaction
 from deconfliction.stream.service import (
     BATCH,
+    FALLBACK_POLL_S,
     StreamEvent,
     StreamHub,
     Subscription,
@@ -48,14 +50,29 @@ from deconfliction.stream.service import (
 router = APIRouter(tags=["stream"])
 log = logging.getLogger(__name__)
 KEEPALIVE_S = 15.0
+MAX_WS_MESSAGE_BYTES = 4096  # what a client may send: nothing needs more than a ping
 LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+
+
+def fallback_poll_s() -> float:
+    """How often a hub reads the table when nothing woke it (DECONFLICTION_STREAM_POLL_S)."""
+    raw = os.environ.get("DECONFLICTION_STREAM_POLL_S")
+    if raw is None:
+        return FALLBACK_POLL_S
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0.01 <= seconds <= 3600:
+        raise Invalid(f"DECONFLICTION_STREAM_POLL_S: seconds from 0.01 to 3600, not {raw!r}")
+    return seconds
 
 
 def hub_of(app: Starlette) -> StreamHub:
     """The app's hub (one per app, made on first use)."""
     hub: StreamHub | None = getattr(app.state, "stream_hub", None)
     if hub is None:
-        hub = StreamHub(app.state.services.engine)
+        hub = StreamHub(app.state.services.engine, fallback_poll_s())
         app.state.stream_hub = hub
     return hub
 
@@ -203,9 +220,15 @@ async def _events(
 
 
 async def _until_disconnect(websocket: WebSocket) -> None:
+    """Read until the client goes; the stream takes no input, so a message over
+    MAX_WS_MESSAGE_BYTES closes the connection (1009, message too big)."""
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
+            return
+        size = len(message.get("bytes") or b"") + len((message.get("text") or "").encode())
+        if size > MAX_WS_MESSAGE_BYTES:
+            await websocket.close(code=1009, reason=f"message over {MAX_WS_MESSAGE_BYTES} bytes")
             return
 
 
@@ -241,28 +264,29 @@ async def stream_websocket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     sub = await hub.subscribe(actor)
-    closed = asyncio.create_task(_until_disconnect(websocket))
-    batches = _events(session, sub, after).__aiter__()
-    try:
-        while True:
-            following = asyncio.ensure_future(batches.__anext__())
-            done, _ = await asyncio.wait({following, closed}, return_when=asyncio.FIRST_COMPLETED)
-            if closed in done:
-                following.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                    await following
-                break
-            batch = following.result()
+
+    async def pump() -> None:
+        async for batch in _events(session, sub, after):
             for event in batch:
                 await websocket.send_text(session.frame(event))
-            await asyncio.to_thread(session.deliver, session.to_deliver(batch))
-    except WebSocketDisconnect:
-        pass
+            delivered = session.to_deliver(batch)
+            if delivered:  # a thread only when there is a receipt to write
+                await asyncio.to_thread(session.deliver, delivered)
+
+    # Two tasks for the connection's life, not two per batch: the pump, and a reader that
+    # ends when the client goes away.
+    tasks = {asyncio.create_task(pump()), asyncio.create_task(_until_disconnect(websocket))}
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            with contextlib.suppress(WebSocketDisconnect):
+                task.result()
     finally:
         hub.unsubscribe(sub)
-        closed.cancel()
-        with contextlib.suppress(Exception):
-            await batches.aclose()  # type: ignore[attr-defined]
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @router.get(
@@ -295,7 +319,9 @@ async def stream_sse(
                 for event in batch:
                     data = session.frame(event)
                     yield f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n"
-                await asyncio.to_thread(session.deliver, session.to_deliver(batch))
+                delivered = session.to_deliver(batch)
+                if delivered:
+                    await asyncio.to_thread(session.deliver, delivered)
         finally:
             hub.unsubscribe(sub)
 

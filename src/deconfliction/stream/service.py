@@ -6,34 +6,50 @@ only if the change committed. Event ids follow commit order: `publish` first tak
 transaction holds until it commits, so a reader that has seen id N has seen every id below N and
 `id > after` misses nothing and repeats nothing.
 
-Delivery across server processes is by polling: each process runs one `StreamHub` that reads new
-rows every POLL_S seconds and fans them out to its subscribers (WebSocket and SSE connections),
-filtered by audience. Latency is at most POLL_S plus a query (about 150-200 ms); the database
-sees one query per process per POLL_S, however many clients are connected.
+Delivery is pushed. Each process runs one `StreamHub` per event loop; it sleeps until woken, then
+reads the new rows once (`id > last`) and fans each event out to the subscribers (WebSocket and
+SSE connections) of the parties in its audience and to those who see everything. It is woken
+- in process, right after the commit of a transaction that published (the connection's pool
+  check-in, which follows the commit): no wait at all for events written by this server;
+- across processes on PostgreSQL, by a NOTIFY with the event id, sent inside the publishing
+  transaction (so delivered only if it commits) to one `LISTEN` connection per hub, on a
+  channel of the schema's own (`channel`);
+- by a slow poll (`FALLBACK_POLL_S`) in case a notification was missed (the listening connection
+  dropped; several servers on one SQLite file). A wake is only a hint to read the table, so a
+  lost, early or doubled one cannot lose or repeat an event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, event, func, insert, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from deconfliction.parties.models import Actor
 from deconfliction.store import tables as t
 from deconfliction.store.db import transaction
 
-POLL_S = 0.15
+FALLBACK_POLL_S = 2.0
+LISTEN_RETRY_S = 1.0
+CHANNEL = "deconfliction_stream"
 BATCH = 500
 QUEUE_LIMIT = 2000
 CACHE_LIMIT = 4096
+# conn.info keys: event ids published in the open transaction, then committed but not yet told.
+PUBLISHED = "stream.published"
+COMMITTED = "stream.committed"
 log = logging.getLogger(__name__)
 
 
@@ -62,7 +78,25 @@ def publish(
         conn.execute(
             insert(t.stream_audience), [{"event_id": event_id, "party": p} for p in parties]
         )
+    conn.info.setdefault(PUBLISHED, []).append(event_id)
+    if conn.dialect.name == "postgresql":
+        # Delivered to every listening server when (and only if) this transaction commits.
+        conn.execute(select(func.pg_notify(channel(conn), str(event_id))))
     return event_id
+
+
+_channels: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+
+
+def channel(conn: Connection) -> str:
+    """The NOTIFY channel of the schema `conn` works in: channels are per database, and two
+    deployments (or test sessions) in two schemas of one database must not wake each other."""
+    name = _channels.get(conn.engine)
+    if name is None:
+        schema = str(conn.execute(select(func.current_schema())).scalar_one())
+        digest = hashlib.sha256(schema.encode()).hexdigest()[:16]
+        name = _channels[conn.engine] = f"{CHANNEL}_{digest}"
+    return name
 
 
 def _event(row: Any) -> StreamEvent:
@@ -97,6 +131,47 @@ def latest_id(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(t.stream_events.c.id), 0))).scalar_one())
 
 
+# The hubs to wake after a commit on each engine (weak: a closed app's hub just goes away).
+_hubs: weakref.WeakKeyDictionary[Engine, weakref.WeakSet[StreamHub]] = weakref.WeakKeyDictionary()
+
+
+def _on_commit(conn: Connection) -> None:
+    published = conn.info.pop(PUBLISHED, None)
+    if published:
+        conn.info.setdefault(COMMITTED, []).extend(published)
+
+
+def _on_rollback(conn: Connection) -> None:
+    conn.info.pop(PUBLISHED, None)
+
+
+def _watch_commits(engine: Engine, hub: StreamHub) -> None:
+    """Wake `hub` whenever a transaction on `engine` that published an event has committed.
+
+    The Connection's `commit` event comes before the database commits, so it only moves the ids
+    aside; the pool check-in that follows the commit (the end of `transaction`) wakes the hubs.
+    """
+    hubs = _hubs.get(engine)
+    if hubs is None:
+        hubs = _hubs[engine] = weakref.WeakSet()
+        woken = hubs
+
+        def on_checkin(_dbapi_conn: Any, record: Any) -> None:
+            if record is not None and record.info.pop(COMMITTED, None):
+                for each in list(woken):
+                    each.wake()
+
+        event.listen(engine, "commit", _on_commit)
+        event.listen(engine, "rollback", _on_rollback)
+        event.listen(engine, "checkin", on_checkin)
+    hubs.add(hub)
+
+
+def listen_url(engine: Engine) -> str:
+    url = engine.url.set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
 @dataclass(eq=False)
 class Subscription:
     actor: Actor
@@ -108,20 +183,25 @@ class Subscription:
 
 
 class StreamHub:
-    """One per process and event loop: polls the table and fans events out to subscribers."""
+    """One per process and event loop: reads each new event once when woken and fans it out."""
 
-    def __init__(self, engine: Engine, poll_s: float = POLL_S) -> None:
+    def __init__(self, engine: Engine, fallback_s: float = FALLBACK_POLL_S) -> None:
         self.engine = engine
-        self.poll_s = poll_s
+        self.fallback_s = fallback_s
         self.subscribers: set[Subscription] = set()
+        # Who gets what, so that fanning an event out costs its audience, not every client.
+        self._by_party: dict[str, set[Subscription]] = {}
+        self._see_all: set[Subscription] = set()
         self.last = 0
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._starting: asyncio.Lock | None = None
+        self._wakeup: asyncio.Event | None = None
         # Shared by this process's connections: an event's frame per way of reading it
         # (rendered once, not once per client), and the delivered receipts already given.
         self._frames: OrderedDict[tuple[Any, ...], str] = OrderedDict()
         self._delivered: OrderedDict[tuple[int, str], None] = OrderedDict()
+        _watch_commits(engine, self)
 
     def frame(self, key: tuple[Any, ...], make: Callable[[], str]) -> str:
         found = self._frames.get(key)
@@ -141,6 +221,14 @@ class StreamHub:
             self._delivered.popitem(last=False)
         return fresh
 
+    def wake(self) -> None:
+        """Tell the hub new events may exist (from any thread)."""
+        loop, wakeup = self._loop, self._wakeup
+        if loop is None or wakeup is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody to tell
+            loop.call_soon_threadsafe(wakeup.set)
+
     async def subscribe(self, actor: Actor) -> Subscription:
         """Register, then let the caller catch up from the table: an event committed before the
         registration is in the catch-up, one committed after it comes through the queue (both,
@@ -150,23 +238,36 @@ class StreamHub:
             self._loop = loop
             self._task = None
             self._starting = asyncio.Lock()
+            self._wakeup = asyncio.Event()
             self.subscribers.clear()
+            self._by_party.clear()
+            self._see_all.clear()
         assert self._starting is not None
         async with self._starting:
             if self._task is None or self._task.done():
-                # The poller starts from the newest id read now, before the caller's catch-up.
+                # The hub starts from the newest id read now, before the caller's catch-up.
                 self.last = await asyncio.to_thread(self._latest)
                 self._task = loop.create_task(self._run())
             sub = Subscription(actor)
             self.subscribers.add(sub)
+            if actor.sees_all_shared:
+                self._see_all.add(sub)
+            else:
+                self._by_party.setdefault(actor.party, set()).add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         self.subscribers.discard(sub)
+        self._see_all.discard(sub)
+        self._by_party.get(sub.actor.party, set()).discard(sub)
 
     def _latest(self) -> int:
         with transaction(self.engine, write=False) as conn:
             return latest_id(conn)
+
+    def _channel(self) -> str:
+        with transaction(self.engine, write=False) as conn:
+            return channel(conn)
 
     def _fetch(self, after: int) -> list[StreamEvent]:
         with transaction(self.engine, write=False) as conn:
@@ -178,27 +279,70 @@ class StreamHub:
             ).all()
         return [_event(r) for r in rows]
 
-    async def _run(self) -> None:
-        while self.subscribers:
+    def _fan_out(self, events: list[StreamEvent]) -> None:
+        for each in events:
+            self.last = each.id
+            targets = set(self._see_all)
+            for party in each.audience:
+                targets.update(self._by_party.get(party, ()))
+            for sub in targets:
+                try:
+                    sub.queue.put_nowait(each)
+                except asyncio.QueueFull:
+                    sub.overflowed = True
+
+    async def _listen(self) -> None:
+        """PostgreSQL: one LISTEN connection; each notification wakes the hub. Reconnects after
+        a failure, and wakes the hub once connected (what was missed meanwhile is read then)."""
+        assert self._wakeup is not None
+        wakeup = self._wakeup
+        while True:
             try:
-                events = await asyncio.to_thread(self._fetch, self.last)
-            except Exception:  # a database hiccup must not end the stream for everyone
-                log.exception("stream poll failed; retrying")
-                events = []
-            for event in events:
-                self.last = event.id
-                for sub in list(self.subscribers):
-                    if sees(sub.actor, event):
-                        try:
-                            sub.queue.put_nowait(event)
-                        except asyncio.QueueFull:
-                            sub.overflowed = True
-            if len(events) < BATCH:
-                await asyncio.sleep(self.poll_s)
-        self._task = None
+                name = await asyncio.to_thread(self._channel)
+                async with await psycopg.AsyncConnection.connect(
+                    listen_url(self.engine), autocommit=True
+                ) as conn:
+                    await conn.execute(f'LISTEN "{name}"')
+                    wakeup.set()
+                    async for _ in conn.notifies():
+                        wakeup.set()
+            except (psycopg.Error, SQLAlchemyError):
+                log.warning("stream LISTEN connection lost; retrying", exc_info=True)
+            await asyncio.sleep(LISTEN_RETRY_S)
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None
+        wakeup = self._wakeup
+        listener = None
+        if self.engine.dialect.name == "postgresql":
+            listener = asyncio.get_running_loop().create_task(self._listen())
+        try:
+            while True:
+                if not self.subscribers:
+                    # Cleared in the same step as the check: a later subscriber starts a new run.
+                    self._task = None
+                    return
+                wakeup.clear()  # a wake from now on means: read again
+                try:
+                    events = await asyncio.to_thread(self._fetch, self.last)
+                except Exception:  # a database hiccup must not end the stream for everyone
+                    log.exception("stream read failed; retrying")
+                    events = []
+                self._fan_out(events)
+                if len(events) >= BATCH:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wakeup.wait(), self.fallback_s)
+        finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
 
     async def close(self) -> None:
         self.subscribers.clear()
+        self._by_party.clear()
+        self._see_all.clear()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, RuntimeError):

@@ -1,0 +1,331 @@
+"""Push delivery of the stream, in process and across replicas, over real HTTP and WebSocket.
+
+With the hubs' fallback poll set far beyond the tests' waits (DECONFLICTION_STREAM_POLL_S), an
+event can only arrive in time by a wake: the commit hook in the server that wrote it, or
+PostgreSQL NOTIFY in another server. The hub hands each live connection exactly the events of
+its party (the mediator: all), and NOTIFY is sent when, and only when, the publishing
+transaction commits. Across two `deconfliction serve` processes on PostgreSQL,
+a client of one replica gets what is written through the other, both ways, and a client that
+reconnects to the other replica with its last id gets exactly what it missed, in order, once.
+The fallback poll itself is tested on SQLite, where two servers share a file and nothing wakes
+the one that did not write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+from sqlalchemy import Engine, select
+from typer.testing import CliRunner
+from websockets.sync.client import ClientConnection, connect
+
+from deconfliction.cli import app as cli
+from deconfliction.store import tables as t
+from deconfliction.store.db import make_engine, transaction
+from deconfliction.stream.service import channel, listen_url, publish
+from tests.conftest import T0, FakeClock, _truncate
+from tests.hotline.conftest import HOTLINE_AREA, make_app, notice
+
+WAIT_S = 30.0  # a wake comes in milliseconds; this only bounds a test that fails
+NEVER_S = "3600"  # the fallback poll during these tests: longer than any wait
+START_LIMIT_S = 180.0  # a server process starting on a busy machine
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_ready(process: subprocess.Popen[bytes], base: str, log: Path) -> None:
+    deadline = time.monotonic() + START_LIMIT_S
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"server exited: {log.read_text(errors='replace')}"
+        try:
+            if httpx.get(f"{base}/openapi.json", timeout=5.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"server at {base} not ready after {START_LIMIT_S:.0f} s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=30)
+
+
+class Served:
+    """An app served by uvicorn in a thread of this process, on a loopback port."""
+
+    def __init__(self, engine: Engine, clock: FakeClock) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(
+            make_app(engine, clock), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Served:
+        self.thread.start()
+        deadline = time.monotonic() + START_LIMIT_S
+        while not self.server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=WAIT_S)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def send(base: str, token: str, **body: Any) -> dict[str, Any]:
+    response = httpx.post(
+        f"{base}/v1/hotline/messages",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=WAIT_S,
+    )
+    assert response.status_code == 201, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def stream(base: str, token: str, after: int | None = None) -> ClientConnection:
+    url = base.replace("http://", "ws://") + f"/v1/stream?token={token}"
+    if after is not None:
+        url += f"&after={after}"
+    return connect(url, open_timeout=WAIT_S)
+
+
+def next_event(ws: ClientConnection, kind: str | None = None) -> dict[str, Any]:
+    """The next event (of `kind`, skipping others), or fail after WAIT_S."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {kind or 'event'} within {WAIT_S} s"
+        event: dict[str, Any] = json.loads(ws.recv(timeout=left))
+        if kind is None or event["kind"] == kind:
+            return event
+
+
+def party_event_ids(engine: Engine, party: str, after: int) -> list[int]:
+    """The ids of the events `party` may see, after `after`, from the table."""
+    with transaction(engine, write=False) as conn:
+        return list(
+            conn.execute(
+                select(t.stream_audience.c.event_id)
+                .where(t.stream_audience.c.party == party, t.stream_audience.c.event_id > after)
+                .order_by(t.stream_audience.c.event_id)
+            ).scalars()
+        )
+
+
+def test_a_commit_wakes_its_servers_hub_at_once(
+    engine: Engine, clock: FakeClock, area: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DECONFLICTION_STREAM_POLL_S", NEVER_S)
+    with Served(engine, clock) as server, stream(server.base, area["il-duty"], after=0) as ws:
+        first = send(server.base, area["tr-duty"], **notice(["IL"]))
+        assert next_event(ws, "message.sent")["payload"]["message"]["id"] == first["id"]
+        # Subscribed and live now: the next one can only come by the commit's wake.
+        second = send(server.base, area["tr-duty"], **notice(["IL"], text="second"))
+        assert next_event(ws, "message.sent")["payload"]["message"]["id"] == second["id"]
+
+
+def test_live_fan_out_gives_each_connection_exactly_what_its_party_may_see(
+    engine: Engine, clock: FakeClock, area: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DECONFLICTION_STREAM_POLL_S", NEVER_S)
+    parties = {"il-duty": "IL", "il-watch": "IL", "sy-duty": "SY", "un-obs": "UNDOF",
+               "az-med": "AZ", "tr-duty": "TR"}  # fmt: skip
+    everyone = ["IL", "SY", "UNDOF", "TR"]
+
+    def publish_now(audience: list[str], kind: str) -> int:
+        with transaction(engine, write=True) as conn:
+            return publish(conn, audience, kind, {}, clock())
+
+    with Served(engine, clock) as server, contextlib.ExitStack() as stack:
+        sockets = {
+            officer: stack.enter_context(stream(server.base, area[officer], after=0))
+            for officer in parties
+        }
+        publish_now(everyone, "test.ready")
+        for ws in sockets.values():
+            until_kind(ws, "test.ready")  # every connection is live now
+        audiences = [["IL"], ["SY"], ["IL", "SY"], ["UNDOF"], [], ["TR", "IL"]]
+        published = [(publish_now(a, "test.fan_out"), a) for a in audiences]
+        end = publish_now(everyone, "test.end")
+        got = {officer: [e["id"] for e in until_kind(ws, "test.end")]
+               for officer, ws in sockets.items()}  # fmt: skip
+    for officer, party in parties.items():
+        mediator = party == "AZ"  # the mediator sees every event
+        expected = [i for i, audience in published if mediator or party in audience]
+        assert got[officer] == [*expected, end], officer
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_a_server_that_missed_the_wake_reads_it_by_the_fallback_poll(
+    engine: Engine, clock: FakeClock, area: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DECONFLICTION_STREAM_POLL_S", "0.2")
+    # A second engine on the same file: its server hears nothing of the first one's commits.
+    other = make_engine(str(engine.url))
+    try:
+        with (
+            Served(engine, clock) as writer,
+            Served(other, clock) as reader,
+            stream(reader.base, area["il-duty"], after=0) as ws,
+        ):
+            first = send(writer.base, area["tr-duty"], **notice(["IL"]))
+            assert next_event(ws, "message.sent")["payload"]["message"]["id"] == first["id"]
+            second = send(writer.base, area["tr-duty"], **notice(["IL"], text="second"))
+            assert next_event(ws, "message.sent")["payload"]["message"]["id"] == second["id"]
+    finally:
+        other.dispose()
+
+
+# -- two replicas on PostgreSQL ----------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_publish_notifies_listeners_when_and_only_when_it_commits(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    _truncate(engine)
+    with transaction(engine, write=False) as conn:
+        name = channel(conn)
+    try:
+        with psycopg.connect(listen_url(engine), autocommit=True) as listener:
+            listener.execute(f'LISTEN "{name}"')
+            with transaction(engine, write=True) as conn:
+                kept = publish(conn, ["IL"], "test.kept", {}, T0)
+                before_commit = list(listener.notifies(timeout=0.2, stop_after=1))
+            with pytest.raises(RuntimeError), transaction(engine, write=True) as conn:
+                publish(conn, ["IL"], "test.rolled_back", {}, T0)
+                raise RuntimeError("the change fails: no event, no notification")
+            with transaction(engine, write=True) as conn:
+                later = publish(conn, ["TR"], "test.later", {}, T0)
+            told = [n.payload for n in listener.notifies(timeout=WAIT_S, stop_after=2)]
+            stray = list(listener.notifies(timeout=0.2, stop_after=1))
+    finally:
+        engine.dispose()
+    assert before_commit == []
+    assert told == [str(kept), str(later)]
+    assert stray == []
+
+
+@pytest.fixture
+def replicas(pg_url: str, tmp_path: Path) -> Iterator[tuple[list[str], dict[str, str]]]:
+    """Two `deconfliction serve` processes on one PostgreSQL database; their bases, tokens."""
+    engine = make_engine(pg_url)
+    _truncate(engine)
+    engine.dispose()
+    config = tmp_path / "parties.toml"
+    config.write_text(HOTLINE_AREA, encoding="utf-8")
+    result = CliRunner().invoke(
+        cli,
+        ["init", "--config", str(config), "--db", pg_url, "--server-held-keys",
+         "--keys-dir", str(tmp_path / "keys")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    tokens = dict(line.split("\t") for line in result.stdout.splitlines())
+    environment = {**os.environ, "DECONFLICTION_STREAM_POLL_S": NEVER_S}
+    servers: list[tuple[subprocess.Popen[bytes], str, Path]] = []
+    try:
+        for k in (1, 2):
+            port, log = free_port(), tmp_path / f"server{k}.log"
+            with log.open("wb") as out:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "deconfliction.cli", "serve", "--db", pg_url,
+                     "--port", str(port)],
+                    stdout=out, stderr=subprocess.STDOUT, env=environment,
+                )  # fmt: skip
+            servers.append((process, f"http://127.0.0.1:{port}", log))
+        for process, base, log in servers:
+            wait_ready(process, base, log)
+        yield [base for _, base, _ in servers], tokens
+    finally:
+        for process, _, _ in servers:
+            stop(process)
+
+
+@pytest.mark.postgres
+def test_an_event_written_through_one_replica_reaches_a_client_of_the_other(
+    replicas: tuple[list[str], dict[str, str]], pg_url: str
+) -> None:
+    (one, two), tokens = replicas
+    tr, il, mediator = tokens["tr-duty"], tokens["il-duty"], tokens["az-med"]
+    got: list[dict[str, Any]] = []  # everything IL's client got, across its connections
+    with stream(two, il, after=0) as il_on_two, stream(one, mediator, after=0) as az_on_one:
+        first = send(one, tr, **notice(["IL"]))
+        got += until_message(il_on_two, first["id"])
+        # Replica 2 pushed it to IL and wrote IL's delivered receipt: replica 1's client gets it.
+        delivered = next_event(az_on_one, "message.delivered")
+        assert delivered["payload"]["message"] == first["id"]
+        # Both subscribed and live: only NOTIFY can bring the next one to replica 2 in time.
+        second = send(one, tr, **notice(["IL"], text="second"))
+        got += until_message(il_on_two, second["id"])
+
+    # Reconnect by id across replicas: IL was on replica 2; while it is away, events are written
+    # through both replicas; it comes back through replica 1 with the last id it got.
+    third = send(one, tr, **notice(["IL"], text="third"))
+    ack = httpx.post(
+        f"{two}/v1/hotline/messages/{first['id']}/acknowledge",
+        headers={"Authorization": f"Bearer {il}"},
+        timeout=WAIT_S,
+    )
+    assert ack.status_code == 200, ack.text
+    with stream(one, il, after=got[-1]["id"]) as il_on_one:
+        got += until_message(il_on_one, third["id"])
+        got += until_kind(il_on_one, "message.acknowledged")
+        fourth = send(two, tr, **notice(["IL"], text="fourth"))
+        got += until_message(il_on_one, fourth["id"])
+
+    engine = make_engine(pg_url)
+    try:
+        stored = party_event_ids(engine, "IL", 0)
+    finally:
+        engine.dispose()
+    # Every event for IL up to the last one received, in order, none missed, none twice.
+    ids = [e["id"] for e in got]
+    assert ids == stored[: len(ids)]
+
+
+def until_message(ws: ClientConnection, message_id: int) -> list[dict[str, Any]]:
+    """Events up to and including the `message.sent` of that message."""
+    return until(ws, lambda e: e["kind"] == "message.sent"
+                 and e["payload"]["message"]["id"] == message_id)  # fmt: skip
+
+
+def until_kind(ws: ClientConnection, kind: str) -> list[dict[str, Any]]:
+    return until(ws, lambda e: e["kind"] == kind)
+
+
+def until(ws: ClientConnection, last: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    events = [next_event(ws)]
+    while not last(events[-1]):
+        events.append(next_event(ws))
+    return events
