@@ -1,0 +1,1 @@
+"""Operations: the leader lease between replicas, database backup and restore."""
