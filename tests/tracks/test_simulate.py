@@ -13,13 +13,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from deconfliction.activities.models import ActivityOut
+from deconfliction.api import open_alert_thread
 from deconfliction.sim import syria
 from deconfliction.sim.demo import DemoSummary, load_demo
-from deconfliction.store.db import make_engine
+from deconfliction.store import tables as t
+from deconfliction.store.db import make_engine, transaction
 from deconfliction.tracks import cli as tracks_cli
 from deconfliction.tracks.loop import Live, LoopConfig, TacticalLoop, stored_activities
 from deconfliction.tracks.models import AlertOut
@@ -77,24 +79,35 @@ def test_the_demo_encounters_raise_alerts(demo: Engine) -> None:
     activities = stored_activities(demo, LOADED_AT)
     titles = _titles(activities)
     picture = TrackPicture()
-    loop = TacticalLoop(demo, picture, persist=False)
+    loop = TacticalLoop(demo, picture, persist=False, on_imminent_in_tx=open_alert_thread)
     raised: list[tuple[str, str]] = []
+    flash: list[tuple[str, str]] = []
     # The crossing near T4 (both airborne from 08:06) and the ANKA flight reaching the south.
     for start, minutes in (
         (DAY + timedelta(hours=8, minutes=6), 12),
-        (DAY + timedelta(hours=13, minutes=48), 6),
+        (DAY + timedelta(hours=13, minutes=48), 10),
     ):
         for second in range(0, minutes * 60, 5):
             now = start + timedelta(seconds=second)
             for s in simulate_tracks(activities, DAY, now):
                 picture.update(s)
             for alert, event in loop.step(now).events:
+                other = titles[alert.b] if alert.b else f"zone {alert.zone}"
                 if event == "raised":
-                    other = titles[alert.b] if alert.b else f"zone {alert.zone}"
                     raised.append((titles[alert.a], other))
+                with transaction(demo, write=False) as conn:
+                    threads = conn.execute(
+                        select(t.hotline_threads.c.subject).where(
+                            t.hotline_threads.c.subject == f"tactical alert #{alert.id}"
+                        )
+                    ).all()
+                if threads and (titles[alert.a], other) not in flash:
+                    flash.append((titles[alert.a], other))
     assert (syria.IL_PATROL_HOMS, syria.TR_UAV_T4) in raised
     assert any(a == syria.TR_INTO_SOUTH and b.startswith("zone") for a, b in raised)
     assert len(raised) == 2
+    # Both became imminent: each opened its FLASH hotline thread (the T4 crossing first).
+    assert flash[0] == (syria.IL_PATROL_HOMS, syria.TR_UAV_T4) and len(flash) == 2
 
 
 def test_the_simulation_task_feeds_the_live_picture(demo: Engine) -> None:
@@ -112,7 +125,7 @@ def test_the_simulation_task_feeds_the_live_picture(demo: Engine) -> None:
     async def scenario() -> None:
         async with live:
             live.start_simulation(DAY, shift=crossing - now, every_s=0.05)
-            for _ in range(200):
+            for _ in range(1500):  # up to 30 s on a loaded machine
                 if seen:
                     break
                 await asyncio.sleep(0.02)

@@ -3,7 +3,10 @@
 A feed is a :class:`FeedConfig`: its kind, port and party, and for SBS-1 the receiver's UTC
 offset. The party of every state a feed makes is the feed's, whatever the data says. Servers
 listen on ``host`` (127.0.0.1 unless configured); an SBS-1 feed can instead dial a receiver
-(``connect``, e.g. dump1090's port 30003) and redial when the connection drops.
+(``connect``, e.g. dump1090's port 30003) and redial when the connection drops. A CoT TCP feed
+can take TLS (``tls_cert`` and ``tls_key``, PEM files, as TAK servers do on port 8089), and with
+``tls_ca`` it admits only clients whose certificate that CA signed: on a feed that speaks for a
+party, the certificate says who is allowed to.
 
 Nothing a client sends can stop a server: every input is parsed on its own and a failure is a
 counted drop (:class:`FeedCounters`, shown at ``GET /v1/tracks/feeds``). Memory per connection is
@@ -18,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -70,6 +74,9 @@ class FeedConfig:
     host: str = "127.0.0.1"
     connect: str | None = None  # sbs1: dial this host at `port` instead of listening
     name: str | None = None
+    tls_cert: str | None = None  # cot-tcp: PEM certificate (chain) and key: serve TLS
+    tls_key: str | None = None
+    tls_ca: str | None = None  # and admit only clients with a certificate this CA signed
 
     def __post_init__(self) -> None:
         if self.kind not in FEED_KINDS:
@@ -80,6 +87,25 @@ class FeedConfig:
             raise ValueError(f"not a party code: {self.party!r}")
         if self.connect is not None and self.kind != "sbs1":
             raise ValueError("only an sbs1 feed dials out (connect=)")
+        tls = (self.tls_cert, self.tls_key, self.tls_ca)
+        if any(tls) and self.kind != "cot-tcp":
+            raise ValueError("TLS is for cot-tcp feeds (cert=, key=, ca=)")
+        if any(tls) and not (self.tls_cert and self.tls_key):
+            raise ValueError("a TLS feed needs both cert= and key=")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The server's TLS context (None: plain TCP); raises ValueError on unreadable files."""
+        if self.tls_cert is None or self.tls_key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(self.tls_cert, self.tls_key)
+            if self.tls_ca is not None:
+                context.load_verify_locations(self.tls_ca)
+                context.verify_mode = ssl.CERT_REQUIRED
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"feed {self.label}: TLS files: {exc}") from exc
+        return context
 
     @property
     def label(self) -> str:
@@ -90,19 +116,28 @@ class FeedConfig:
 
     @classmethod
     def parse(cls, text: str) -> FeedConfig:
-        """``KIND[@HOST]:PORT:PARTY[:UTC_OFFSET]``, e.g. ``cot:8087:IL``,
-        ``sbs1:30003:TR:+03:00`` (listen), ``sbs1@10.0.0.5:30003:TR:+03:00`` (dial dump1090).
-        A listening feed binds 127.0.0.1 unless KIND is followed by ``/BIND``, e.g.
+        """``KIND[@HOST]:PORT:PARTY[:UTC_OFFSET][:cert=PATH:key=PATH[:ca=PATH]]``, e.g.
+        ``cot:8087:IL``, ``sbs1:30003:TR:+03:00`` (listen), ``sbs1@10.0.0.5:30003:TR:+03:00``
+        (dial dump1090), ``cot-tcp:8089:IL:cert=/etc/dcf/feed.pem:key=/etc/dcf/feed.key``
+        (TLS). A listening feed binds 127.0.0.1 unless KIND is followed by ``/BIND``, e.g.
         ``cot/0.0.0.0:8087:IL``."""
         head, _, rest = text.strip().partition(":")
-        parts = rest.split(":", 2) if rest else []
+        parts = rest.split(":") if rest else []
         if len(parts) < 2:
             raise ValueError(f"feed {text!r}: use KIND[@HOST]:PORT:PARTY[:UTC_OFFSET]")
         kind, _, connect = head.partition("@")
         kind, _, bind = kind.partition("/")
         if not parts[0].isdigit():
             raise ValueError(f"feed {text!r}: port {parts[0]!r} is not a number")
-        offset = parse_offset(parts[2]) if len(parts) > 2 else timedelta(0)
+        options: dict[str, str] = {}
+        for item in parts[2:]:
+            name, sep, value = item.partition("=")
+            if sep:
+                if name not in ("cert", "key", "ca") or not value:
+                    raise ValueError(f"feed {text!r}: unknown option {item!r} (cert, key, ca)")
+                options[name] = value
+        offset_text = ":".join(p for p in parts[2:] if "=" not in p)
+        offset = parse_offset(offset_text) if offset_text else timedelta(0)
         return cls(
             kind=kind,  # type: ignore[arg-type]  # checked in __post_init__
             port=int(parts[0]),
@@ -110,6 +145,9 @@ class FeedConfig:
             utc_offset=offset,
             host=bind or "127.0.0.1",
             connect=connect or None,
+            tls_cert=options.get("cert"),
+            tls_key=options.get("key"),
+            tls_ca=options.get("ca"),
         )
 
 
@@ -352,7 +390,7 @@ class _Feed:
         port = cfg.port
         if cfg.kind in ("cot", "cot-tcp", "sbs1"):
             server = await asyncio.start_server(
-                self._on_connection, cfg.host, port, limit=MAX_EVENT_BYTES
+                self._on_connection, cfg.host, port, limit=MAX_EVENT_BYTES, ssl=cfg.ssl_context()
             )
             self._servers.append(server)
             port = server.sockets[0].getsockname()[1]

@@ -150,6 +150,9 @@ class Plan:
     raised: list[Finding] = field(default_factory=list)
     updated: list[tuple[int, Finding]] = field(default_factory=list)
     cleared: list[tuple[int, Finding]] = field(default_factory=list)
+    # The raised or updated alerts whose time to conflict fell under ``imminent_s`` this cycle
+    # (each alert once in its life): the hotline's FLASH threads.
+    imminent: set[Key] = field(default_factory=set)
     next_state: dict[Key, Tracked] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
@@ -175,8 +178,13 @@ class Hysteresis:
             alert_id, finding, imminent=finding.t_in_s < self.imminent_s
         )
 
-    def observe(self, findings: Iterable[Finding]) -> Plan:
-        """The plan for a cycle that found ``findings``; changes nothing until applied."""
+    def observe(self, findings: Iterable[Finding], counted: bool = True) -> Plan:
+        """The plan for a cycle that found ``findings``; changes nothing until applied.
+
+        A cycle that is not ``counted`` (one run early because new states arrived) raises new
+        alerts and updates those that become imminent, but counts no miss and no cycle towards
+        ``clear_after`` and ``update_every``: clearing and periodic updates keep the pace of the
+        counted (1 Hz) cycles, however often the loop reacts."""
         plan = Plan()
         seen: set[Key] = set()
         for finding in findings:
@@ -189,17 +197,25 @@ class Hysteresis:
             if held is None:
                 plan.raised.append(finding)
                 plan.next_state[key] = Tracked(None, finding, imminent=imminent)
+                if imminent:
+                    plan.imminent.add(key)
                 continue
-            since = held.since_update + 1
-            if since >= self.update_every or (imminent and not held.imminent):
+            since = held.since_update + (1 if counted else 0)
+            now_imminent = imminent and not held.imminent
+            if since >= self.update_every or now_imminent:
                 assert held.alert_id is not None
                 plan.updated.append((held.alert_id, finding))
                 since = 0
+            if now_imminent:
+                plan.imminent.add(key)
             plan.next_state[key] = Tracked(
                 held.alert_id, finding, 0, since, held.imminent or imminent
             )
         for key, held in self._active.items():
             if key in seen:
+                continue
+            if not counted:
+                plan.next_state[key] = held
                 continue
             misses = held.misses + 1
             if misses >= self.clear_after:

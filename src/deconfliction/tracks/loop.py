@@ -14,7 +14,17 @@ transaction. The hooks:
   An alert is updated at once in the cycle its ``t_in_s`` first falls under
   ``LoopConfig.imminent_s`` (default 120 s), so a threshold of that value is seen without delay;
 - ``on_alert_in_tx(conn, alert, event)``, inside the cycle's transaction: to write what must
-  commit with the alert (a stream event, a hotline message).
+  commit with the alert (a stream event);
+- ``on_imminent_in_tx(conn, alert)``, inside the same transaction, once in an alert's life: in
+  the cycle it is raised with ``t_in_s`` under ``imminent_s``, or updated as it falls under (the
+  FLASH hotline thread to both parties). A restart resumes open alerts with what they were, so
+  an alert already imminent is not told twice.
+
+Besides the counted cycles every ``every_s``, the loop runs a cycle as soon as new states have
+arrived, at most every ``react_s``: a new encounter is alerted within about ``react_s`` plus a
+cycle instead of up to a second later. Those extra cycles raise and update only; misses and
+periodic updates are counted on the 1 Hz cycles alone (``Hysteresis.observe``), so the
+hysteresis keeps its pace, and the picture is written on the counted cycles.
 
 :class:`Live` bundles what the API and the lifespan need: picture, intake rules, feed servers, the
 loop and its asyncio task.
@@ -26,7 +36,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +45,7 @@ from sqlalchemy import Connection, Engine, select
 
 from deconfliction.activities.models import ActivityOut
 from deconfliction.activities.service import list_activities
+from deconfliction.agreements.checks import check_picture
 from deconfliction.detect.tactical import (
     TacticalMinima,
     TacticalZone,
@@ -44,6 +55,7 @@ from deconfliction.detect.tactical import (
 )
 from deconfliction.feeds.servers import FeedConfig, FeedCounters, FeedServers, Intake
 from deconfliction.geo import outer_polygon
+from deconfliction.geo.schedule import active_windows
 from deconfliction.parties.models import Actor
 from deconfliction.store import tables as t
 from deconfliction.store.db import transaction
@@ -52,11 +64,13 @@ from deconfliction.tracks.alerting import Finding, Hysteresis, pair_findings, zo
 from deconfliction.tracks.models import AlertOut, FeedOut
 from deconfliction.tracks.picture import SYRIA_CENTRE, IntakeRules, TrackPicture, batch_at
 from deconfliction.tracks.simulate import simulate_tracks
-from deconfliction.zones.service import list_zones, zone_volume
+from deconfliction.zones.service import list_zones, zone_schedule, zone_volume
 
 log = logging.getLogger(__name__)
 OnAlert = Callable[[AlertOut, str], None]
 OnAlertInTx = Callable[[Connection, AlertOut, str], None]
+OnImminentInTx = Callable[[Connection, AlertOut], None]
+WATCH_S = 0.01  # how often the loop looks whether states arrived (reading a counter)
 Clock = Callable[[], datetime]
 
 
@@ -70,10 +84,30 @@ class LoopConfig:
     origin: tuple[float, float] = SYRIA_CENTRE  # (lat, lon) of the detection plane
     clear_after: int = 3  # cycles out of conflict before an alert is cleared
     update_every: int = 5  # cycles between updates of a lasting alert
-    imminent_s: float = 120.0  # an alert is updated at once when t_in_s first falls below
+    # Under this time to conflict an alert is imminent: updated at once, and told on the hotline
+    # (FLASH) to both parties.
+    imminent_s: float = 120.0
     zone_rules: tuple[str, ...] = ("no_entry", "caution")
     zones_every_s: float = 10.0  # how often the zones are read again
     every_s: float = 1.0
+    react_s: float | None = 0.05  # an early cycle when states arrived, at most this often
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], every_s: float = 1.0) -> LoopConfig:
+        """The server's settings: DECONFLICTION_FLASH_UNDER_S (the imminent threshold, seconds)
+        and DECONFLICTION_REACT_MS (0: no early cycles, only the 1 Hz ones)."""
+        try:
+            imminent_s = float(env.get("DECONFLICTION_FLASH_UNDER_S", cls.imminent_s))
+            react_ms = float(env.get("DECONFLICTION_REACT_MS", 1000 * (cls.react_s or 0)))
+        except ValueError as exc:
+            raise ValueError(
+                f"DECONFLICTION_FLASH_UNDER_S / DECONFLICTION_REACT_MS: {exc}"
+            ) from exc
+        if not (0 <= imminent_s <= 3600 and 0 <= react_ms <= 60_000):
+            raise ValueError(
+                "DECONFLICTION_FLASH_UNDER_S must be 0-3600, DECONFLICTION_REACT_MS 0-60000"
+            )
+        return cls(every_s=every_s, imminent_s=imminent_s, react_s=react_ms / 1000 or None)
 
 
 @dataclass
@@ -94,6 +128,7 @@ class TacticalLoop:
         *,
         on_alert: OnAlert | None = None,
         on_alert_in_tx: OnAlertInTx | None = None,
+        on_imminent_in_tx: OnImminentInTx | None = None,
         persist: bool = True,
     ) -> None:
         self.engine = engine
@@ -101,6 +136,7 @@ class TacticalLoop:
         self.config = config
         self.on_alert = on_alert
         self.on_alert_in_tx = on_alert_in_tx
+        self.on_imminent_in_tx = on_imminent_in_tx
         self.persist = persist
         self.hysteresis = Hysteresis(config.clear_after, config.update_every, config.imminent_s)
         self._resumed = False
@@ -135,6 +171,12 @@ class TacticalLoop:
                 if zone.rule not in self.config.zone_rules:
                     continue
                 volume = zone_volume(zone)
+                # A scheduled zone counts only if active within the look-ahead of this read.
+                ahead = now + timedelta(
+                    seconds=self.config.minima.lookahead_s + self.config.zones_every_s
+                )
+                if not active_windows(zone_schedule(zone), volume.start, volume.end, now, ahead):
+                    continue
                 zones.append(
                     TacticalZone(
                         str(zone.id),
@@ -160,42 +202,61 @@ class TacticalLoop:
             findings += zone_findings(batch, entries, self._owners)
         return len(batch), findings
 
-    def step(self, now: datetime) -> StepResult:
+    def step(self, now: datetime, counted: bool = True, write: bool = True) -> StepResult:
         """One cycle at ``now``. The picture's changes are written last, after the alerts and
-        their hooks, so that a slow database write never delays an alert."""
+        their hooks, so that a slow database write never delays an alert (``write`` off: the
+        caller writes them, see :meth:`run`). A cycle that is not ``counted`` (run early on new
+        states) neither expires nor writes the picture, and counts nothing in the hysteresis."""
         started = time.perf_counter()
         if not self._resumed:
             self.resume()
-        self.picture.expire(now)
+        if counted:
+            self.picture.expire(now)
         try:
-            tracks, findings, events = self._alerts(now)
+            tracks, findings, events = self._alerts(now, counted)
+            if counted:  # the live picture against the binding commitments
+                check_picture(self.engine, self.picture.snapshot(now), now)
         finally:
-            flushed = 0
-            if self.persist:
-                try:
-                    flushed = service.flush_picture(self.engine, self.picture)
-                except Exception:  # the picture keeps the changes for the next cycle
-                    log.exception("writing the track picture failed; will retry")
+            flushed = self.write_picture() if self.persist and counted and write else 0
         return StepResult(tracks, findings, events, flushed, time.perf_counter() - started)
 
-    def _alerts(self, now: datetime) -> tuple[int, list[Finding], list[tuple[AlertOut, str]]]:
+    def write_picture(self) -> int:
+        """Write the picture's changes to ``track_states``; how many were written."""
+        try:
+            return service.flush_picture(self.engine, self.picture)
+        except Exception:  # the picture keeps the changes for the next write
+            log.exception("writing the track picture failed; will retry")
+            return 0
+
+    def _alerts(
+        self, now: datetime, counted: bool = True
+    ) -> tuple[int, list[Finding], list[tuple[AlertOut, str]]]:
         tracks, findings = self.detect(now)
-        plan = self.hysteresis.observe(findings)
+        plan = self.hysteresis.observe(findings, counted)
         events: list[tuple[AlertOut, str]] = []
         raised_ids: list[int] = []
         if plan:
             with transaction(self.engine, write=True) as conn:
+                imminent: list[AlertOut] = []
                 for finding in plan.raised:
                     alert = service.raise_alert(conn, finding, now)
                     raised_ids.append(alert.id)
                     events.append((alert, "raised"))
+                    if finding.key in plan.imminent:
+                        imminent.append(alert)
                 for alert_id, finding in plan.updated:
-                    events.append((service.update_alert(conn, alert_id, finding, now), "updated"))
+                    alert = service.update_alert(conn, alert_id, finding, now)
+                    events.append((alert, "updated"))
+                    if finding.key in plan.imminent:
+                        imminent.append(alert)
                 for alert_id, _ in plan.cleared:
                     events.append((service.clear_alert(conn, alert_id, now), "cleared"))
                 if self.on_alert_in_tx is not None:
                     for alert, event in events:
                         self.on_alert_in_tx(conn, alert, event)
+                if self.on_imminent_in_tx is not None:
+                    for alert in imminent:
+                        self.on_imminent_in_tx(conn, alert)
         self.hysteresis.apply(plan, raised_ids)
         if self.on_alert is not None:
             for alert, event in events:
@@ -206,16 +267,45 @@ class TacticalLoop:
         return tracks, findings, events
 
     async def run(self, clock: Clock) -> None:
-        """Step every ``config.every_s`` seconds until cancelled (each step in a worker
-        thread); a failed step is logged and the next one runs."""
-        every = self.config.every_s
-        while True:
-            began = time.monotonic()
-            try:
-                await asyncio.to_thread(self.step, clock())
-            except Exception:
-                log.exception("tactical loop step failed")
-            await asyncio.sleep(max(0.0, every - (time.monotonic() - began)))
+        """Step every ``config.every_s`` seconds until cancelled, and in between as soon as the
+        picture received states, at most every ``config.react_s`` and never sooner after a
+        cycle than that cycle took (each step in a worker thread; the loop then holds at most
+        half the time, and the feeds' intake the rest); a failed step is logged and the next
+        one runs. The picture is written after each counted cycle by a task of its own, so that
+        early cycles go on while it is written."""
+        every, react = self.config.every_s, self.config.react_s
+        due = time.monotonic()  # the next counted cycle
+        early = due  # the earliest next early cycle
+        seen = -1  # the picture's version the last cycle read
+        writing: asyncio.Task[int] | None = None
+        try:
+            while True:
+                began = time.monotonic()
+                counted = began >= due
+                version = self.picture.version
+                if counted or (react is not None and version != seen and began >= early):
+                    seen = version
+                    try:
+                        await asyncio.to_thread(self.step, clock(), counted, False)
+                    except Exception:
+                        log.exception("tactical loop step failed")
+                    ended = time.monotonic()
+                    if counted:
+                        due = max(due + every, began)  # late: no burst of cycles to catch up
+                        if self.persist and (writing is None or writing.done()):
+                            writing = asyncio.create_task(asyncio.to_thread(self.write_picture))
+                    if react is not None:
+                        early = max(began + react, 2 * ended - began)
+                now = time.monotonic()
+                pause = due - now
+                if react is not None:
+                    # Look at the picture again at the earliest next early cycle, or soon.
+                    pause = min(pause, max(early - now, WATCH_S))
+                await asyncio.sleep(max(0.0, pause))
+        finally:
+            if writing is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writing
 
 
 class Live:
@@ -231,6 +321,7 @@ class Live:
         rules: IntakeRules | None = None,
         on_alert: OnAlert | None = None,
         on_alert_in_tx: OnAlertInTx | None = None,
+        on_imminent_in_tx: OnImminentInTx | None = None,
         run_loop: bool = True,
     ) -> None:
         self.engine = engine
@@ -240,9 +331,15 @@ class Live:
         self.feeds = FeedServers(list(feeds or []), self.picture, self.rules, clock)
         self.intake: Intake = self.feeds.intake
         self.loop = TacticalLoop(
-            engine, self.picture, config, on_alert=on_alert, on_alert_in_tx=on_alert_in_tx
+            engine,
+            self.picture,
+            config,
+            on_alert=on_alert,
+            on_alert_in_tx=on_alert_in_tx,
+            on_imminent_in_tx=on_imminent_in_tx,
         )
         self.run_loop = run_loop
+        self.leader = True  # False while another replica holds the leader lease (ops.lease)
         self._api: dict[str, FeedCounters] = {}
         self._task: asyncio.Task[None] | None = None
         self._simulation: asyncio.Task[None] | None = None
@@ -279,7 +376,7 @@ class Live:
         self.check_parties()
         await asyncio.to_thread(service.load_picture, self.engine, self.picture, self.clock())
         await self.feeds.start()
-        if self.run_loop:
+        if self.run_loop and self.leader:
             self._task = asyncio.create_task(self.loop.run(self.clock))
 
     def start_simulation(
@@ -291,6 +388,21 @@ class Live:
         self._simulation = asyncio.create_task(
             run_simulation(self, start, shift=shift, every_s=every_s)
         )
+
+    async def lead(self) -> None:
+        """This replica took the leader lease: run the tactical loop here."""
+        self.leader = True
+        if self.run_loop and self._task is None:
+            self._task = asyncio.create_task(self.loop.run(self.clock))
+
+    async def follow(self) -> None:
+        """Another replica leads: stop the tactical loop here (feeds and picture go on)."""
+        self.leader = False
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def stop(self) -> None:
         for task in (self._simulation, self._task):

@@ -127,6 +127,7 @@ class TrackPicture:
         self._states: dict[str, TrackState] = {}
         self._changes = _Changes()
         self.max_tracks = max_tracks
+        self.version = 0  # counts the states kept: the loop reacts when it moves
 
     def __len__(self) -> int:
         with self._lock:
@@ -144,6 +145,7 @@ class TrackPicture:
             self._states[key] = state
             self._changes.upserts[key] = state
             self._changes.deletes.discard(key)
+            self.version += 1
         return None
 
     def load(self, states: Iterable[TrackState]) -> int:
