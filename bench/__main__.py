@@ -5,7 +5,19 @@ from __future__ import annotations
 import importlib
 import sys
 
-SUITES = ("strategic", "ledger", "record", "tactical", "notify_api", "hotspot", "postgis")
+SUITES = (
+    "strategic",
+    "ledger",
+    "record",
+    "tactical",
+    "tactical_e2e",
+    "notify_api",
+    "hotspot",
+    "postgis",
+    "stream",
+    "agreements",
+    "load",
+)
 
 
 def main(argv: list[str]) -> None:

@@ -13,22 +13,27 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from deconfliction import geo
 from deconfliction.activities.routes import router as activities_router
+from deconfliction.agreements.routes import router as agreements_router
 from deconfliction.conflicts.detection import CellIndex, MemoryIndex
 from deconfliction.conflicts.routes import router as conflicts_router
 from deconfliction.errors import Invalid, Problem, TooLarge
 from deconfliction.feeds.servers import FeedConfig, feeds_from_text
 from deconfliction.hotline import scheduler as hotline_scheduler
 from deconfliction.hotline.routes import router as hotline_router
+from deconfliction.hotline.service import open_thread_for_alert
 from deconfliction.http import Clock, Services, utc_now
+from deconfliction.incidents.routes import router as incidents_router
+from deconfliction.ops.lease import Leadership
 from deconfliction.parties.routes import router as parties_router
 from deconfliction.record import log
 from deconfliction.record.routes import router as record_router
+from deconfliction.reports.routes import router as reports_router
 from deconfliction.store.db import is_sqlite, transaction
 from deconfliction.stream.routes import router as stream_router
 from deconfliction.stream.service import publish
@@ -36,6 +41,7 @@ from deconfliction.tracks.loop import Live, LoopConfig
 from deconfliction.tracks.models import AlertOut
 from deconfliction.tracks.routes import alerts_router
 from deconfliction.tracks.routes import router as tracks_router
+from deconfliction.web import routes as web
 from deconfliction.zones.routes import router as zones_router
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -45,6 +51,8 @@ PROBLEM_JSON = "application/problem+json"
 
 def problem_response(problem: Problem) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
+    if problem.status == 429:  # the rate limit: when the client may try again
+        headers = {"Retry-After": str(problem.extra.get("retry_after_s", 1))}
     return JSONResponse(
         problem.body(), status_code=problem.status, media_type=PROBLEM_JSON, headers=headers
     )
@@ -112,28 +120,46 @@ def create_app(
             engine,
             clock,
             feeds if feeds is not None else feeds_from_text(os.environ.get("DECONFLICTION_FEEDS")),
-            config=LoopConfig(every_s=tactical_every_s),
+            config=LoopConfig.from_env(os.environ, every_s=tactical_every_s),
             on_alert_in_tx=_push_alert,
+            on_imminent_in_tx=open_alert_thread,
         )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        tasks = []
-        if checkpoint_every_s is not None:
-            tasks.append(asyncio.create_task(_sign_checkpoints(engine, clock, checkpoint_every_s)))
-        if hotline_every_s is not None:
-            tasks.append(
-                asyncio.create_task(hotline_scheduler.loop(engine, clock, hotline_every_s))
-            )
+        tasks: list[asyncio.Task[None]] = []
+
+        # The singleton jobs run only on the replica holding the leader lease (ops.lease).
+        async def lead() -> None:
+            if checkpoint_every_s is not None:
+                tasks.append(
+                    asyncio.create_task(_sign_checkpoints(engine, clock, checkpoint_every_s))
+                )
+            if hotline_every_s is not None:
+                tasks.append(
+                    asyncio.create_task(hotline_scheduler.loop(engine, clock, hotline_every_s))
+                )
+            if live is not None:
+                await live.lead()
+
+        async def follow() -> None:
+            for task in tasks:
+                task.cancel()
+            tasks.clear()
+            if live is not None:
+                await live.follow()
+
+        leadership = Leadership(engine, lead, follow)
         if live is not None:
+            live.leader = False
             await live.start()
-            if demo_replay is not None:
-                live.start_simulation(*demo_replay)
+        await leadership.start()
+        if live is not None and demo_replay is not None:
+            live.start_simulation(*demo_replay)
         yield
+        await leadership.stop()
         if live is not None:
             await live.stop()
-        for task in tasks:
-            task.cancel()
         hub = getattr(_app.state, "stream_hub", None)
         if hub is not None:
             await hub.close()
@@ -162,6 +188,12 @@ def create_app(
     @app.exception_handler(geo.GeoError)
     async def on_geo(_request: Request, exc: geo.GeoError) -> JSONResponse:
         return problem_response(Invalid(str(exc)))
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def on_out_of_range(_request: Request, exc: Exception) -> JSONResponse:
+        # A number past what the database stores (an id of 2**63, say): the client's input.
+        return problem_response(Invalid("a number in the request is out of range"))
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -201,8 +233,12 @@ def create_app(
         stream_router,
         tracks_router,
         alerts_router,
+        agreements_router,
+        incidents_router,
+        reports_router,
     ):
         app.include_router(router)
+    web.mount(app)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     return app
 
@@ -216,6 +252,11 @@ def _push_alert(conn: Connection, alert: AlertOut, event: str) -> None:
         {"alert": alert.model_dump(mode="json")},
         alert.updated_at,
     )
+
+
+def open_alert_thread(conn: Connection, alert: AlertOut) -> None:
+    """An imminent tactical alert: its FLASH hotline thread to both parties, in its transaction."""
+    open_thread_for_alert(conn, alert, alert.updated_at)
 
 
 async def _sign_checkpoints(engine: Engine, clock: Clock, every_s: float) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from deconfliction.activities import service as activities
 from deconfliction.activities.models import ActivityIn
+from deconfliction.agreements.cli import agreements_app, incidents_app, report
 from deconfliction.conflicts import service as conflicts
 from deconfliction.conflicts.models import ProposedConflict, SideOut
 from deconfliction.detect.tactical import (
@@ -39,6 +40,7 @@ from deconfliction.detect.tactical import (
 from deconfliction.errors import Invalid, Problem
 from deconfliction.hotline.cli import hotline_app
 from deconfliction.http import utc_now
+from deconfliction.ledger.canonical import canonical_json
 from deconfliction.ledger.checkpoint import NoteVerifier
 from deconfliction.ledger.entry import officer_key_name
 from deconfliction.ledger.errors import LedgerError
@@ -49,15 +51,17 @@ from deconfliction.ledger.signing import (
     public_key_bytes,
 )
 from deconfliction.ledger.verify import VerifyResult, verify_export
+from deconfliction.ops import backup as ops_backup
 from deconfliction.parties.models import Actor, AreaConfig
 from deconfliction.parties.service import AreaSetUp, authenticate, init_area, issue_token
 from deconfliction.record import checkpoints, keys, log
 from deconfliction.record.ask import ask_activity
 from deconfliction.record.keys import encode_private, read_private, trust
-from deconfliction.record.service import Statement, say, sign_statement
+from deconfliction.record.service import Statement, run_statement, say, sign_statement
 from deconfliction.store.db import database_url, make_engine, migrate, transaction
 from deconfliction.tracks import cli as tracks_cli
 from deconfliction.zones import service as zones
+from deconfliction.zones import transfer
 from deconfliction.zones.models import ZoneIn
 
 app = typer.Typer(
@@ -85,8 +89,11 @@ for name, sub_app in (
     ("tokens", tokens_app),
     ("tracks", tracks_app),
     ("hotline", hotline_app),
+    ("agreements", agreements_app),
+    ("incidents", incidents_app),
 ):
     app.add_typer(sub_app, name=name)
+app.command("report")(report)
 tracks_app.add_typer(tracks_cli.app)
 
 DbOption = Annotated[
@@ -238,6 +245,11 @@ def tokens_issue(officer: str, db: DbOption = None) -> None:
     typer.echo(guarded(run))
 
 
+# Stream frames go to many clients: compressing each frame once per client (per-message
+# deflate) cost more server CPU than the bytes it saves on loopback and LAN links.
+UVICORN_SETTINGS: dict[str, Any] = {"ws_per_message_deflate": False}
+
+
 @app.command()
 def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve the API on HOST:PORT (docs at /docs)."""
@@ -246,7 +258,7 @@ def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000) -> Non
     from deconfliction.api import create_app
 
     engine = guarded(lambda: open_engine(db))
-    uvicorn.run(create_app(engine), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(engine), host=host, port=port, log_level="info", **UVICORN_SETTINGS)
 
 
 @app.command()
@@ -287,6 +299,7 @@ def demo(
             host=host,
             port=port,
             log_level="warning",
+            **UVICORN_SETTINGS,
         )
 
 
@@ -332,6 +345,90 @@ def zones_declare(
         )
 
     typer.echo(guarded(run).model_dump_json(indent=2))
+
+
+@zones_app.command("import")
+def zones_import(
+    file: Path,
+    format: Annotated[str, typer.Option("--format", help="notam, openair, ed269 or geojson.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; write nothing.")
+    ] = False,
+    db: DbOption = None,
+    token: TokenOption = None,
+    key: KeyOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Import the zones of FILE as this officer's party's (re-importing changes nothing).
+
+    Exit code 1 when some records were refused (each listed) and the others imported."""
+
+    def run() -> transfer.ImportOut:
+        request = transfer.ImportIn.model_validate(
+            {"format": format, "content": file.read_text(encoding="utf-8"), "dry_run": dry_run}
+        )
+        if dry_run:
+            with acting(db, token, write=False) as (conn, actor):
+                return transfer.import_zones(conn, actor, request, utc_now())
+        with acting(db, token, write=True) as (conn, actor):
+            now = utc_now()
+            statement = Statement("zone.import", body=request.model_dump(mode="json"))
+            if key is not None:
+                private = read_private(key)
+                kid = key_id(
+                    officer_key_name(actor.party, actor.officer), public_key_bytes(private)
+                ).hex()
+                signed = sign_statement(statement, actor.party, actor.officer, kid, private, now)
+                statement = replace(statement, signed=signed)
+            done: list[transfer.ImportOut] = []
+
+            def use_case(c: Connection) -> tuple[int, dict[str, Any]]:
+                done.append(transfer.import_zones(c, actor, request, now))
+                return 200, done[0].model_dump(mode="json")
+
+            _, _, receipt = run_statement(
+                conn, actor, statement, use_case, lambda _: "zone/import", now
+            )
+            typer.echo(f"recorded as entry {receipt['index']} ({receipt['leaf_hash']})", err=True)
+            return done[0]
+
+    result = guarded(run)
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        for item in result.imported:
+            zone = "-" if item.zone is None else str(item.zone)
+            typer.echo(f"{item.action}\t{zone}\t{item.source}\t{item.name or item.reason or ''}")
+    for refused in result.rejected:
+        typer.echo(f"refused: {refused.where}: {refused.reason}", err=True)
+    if result.rejected:
+        raise typer.Exit(1)
+
+
+@zones_app.command("export")
+def zones_export(
+    format: Annotated[str, typer.Option("--format", help="geojson, kml or cot.")] = "geojson",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+    db: DbOption = None,
+    token: TokenOption = None,
+) -> None:
+    """The zones in force as GeoJSON, KML (Google Earth) or CoT drawings (TAK)."""
+
+    def run() -> str:
+        chosen = transfer.EXPORT_FORMATS.get(format)
+        if chosen is None:
+            raise Invalid(f"--format {format!r} is not one of geojson, kml, cot")
+        with acting(db, token, write=False) as (conn, actor):
+            found = zones.list_zones(conn, actor)
+        return transfer.export_zones(found, chosen, utc_now())
+
+    text = guarded(run)
+    if output is None:
+        typer.echo(text)
+    else:
+        guarded(lambda: output.write_text(text + "\n", encoding="utf-8"))
 
 
 @activities_app.command("list")
@@ -471,9 +568,8 @@ def ledger_export(db: DbOption = None) -> None:
             log.checkpoint(conn, utc_now())
         with transaction(engine, write=False) as conn:
             for record in log.export_records(conn):
-                sys.stdout.write(
-                    json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-                )
+                # Canonical form: the verifier hashes each payload as written, no re-encoding.
+                sys.stdout.write(canonical_json(record).decode("utf-8") + "\n")
 
     guarded(run)
 
@@ -513,6 +609,12 @@ def ledger_verify(
         list[str] | None,
         typer.Option("--require", help="A party whose root must have cosigned every checkpoint."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", min=0, help="Processes verifying signatures (default: one per core)."
+        ),
+    ] = None,
 ) -> None:
     """Check an export offline: every signature, key certificate, the tree against every
     checkpoint and consistency between them. Exit 1 and name the first bad entry."""
@@ -528,6 +630,7 @@ def ledger_verify(
                 cosigners=[NoteVerifier(p, k) for p, k in roots.items()],
                 required_cosigners=require or (),
                 remembered=[p.read_text(encoding="utf-8") for p in remember or ()],
+                workers=workers,
             )
 
     result = guarded(run)
@@ -663,6 +766,30 @@ def tracks_detect(
                 f"{found.a}\t{found.b}\tCPA in {found.tcpa_s:.0f} s at "
                 f"{found.dcpa_m:.0f} m\tloss from {found.t_in_s:.0f} to {found.t_out_s:.0f} s"
             )
+
+
+@app.command("backup")
+def backup_command(file: Path, db: DbOption = None) -> None:
+    """Write a consistent copy of the whole database to FILE while the servers run (SQLite:
+    online backup API; PostgreSQL: pg_dump of the schema)."""
+    guarded(lambda: ops_backup.backup(make_engine(database_url(db)), file))
+    typer.echo(f"backed up to {file}")
+
+
+@app.command("restore")
+def restore_command(
+    file: Path,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Yes, replace the whole database with the backup.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Replace the whole database with the backup FILE (stop the servers first), then migrate it
+    to this version."""
+    if not yes:
+        fail("restore replaces the whole database: stop the servers, then add --yes")
+    guarded(lambda: ops_backup.restore(make_engine(database_url(db)), file))
+    typer.echo(f"restored from {file}")
 
 
 def main() -> None:

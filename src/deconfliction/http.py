@@ -6,8 +6,13 @@ The caller's party and role come from the bearer token only. Writes go through
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import math
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -17,11 +22,11 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, Engine
 
 from deconfliction.conflicts.detection import CellIndex
-from deconfliction.errors import Invalid, PreconditionRequired, Unauthorized
+from deconfliction.errors import Invalid, PreconditionRequired, Problem, Unauthorized
 from deconfliction.ledger.canonical import parse_json
 from deconfliction.ledger.errors import LedgerError
 from deconfliction.parties.models import Actor
-from deconfliction.parties.service import authenticate
+from deconfliction.parties.service import authenticate, token_hash
 from deconfliction.record.service import (
     ClientSignature,
     Statement,
@@ -37,11 +42,69 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class TooManyRequests(Problem):
+    status = 429
+    title = "Too many requests"
+
+
+class RateLimit:
+    """Requests per token: a token bucket of `burst` requests refilled at `per_s` a second.
+
+    Kept in the process (each replica limits on its own) on the monotonic clock, not the
+    app's clock: a request rate is about real time even when the app's clock is simulated.
+    Buckets are keyed by the token's hash and the least recently used are forgotten past
+    `max_tokens`, so a flood of made-up tokens cannot grow memory.
+    """
+
+    def __init__(self, per_s: float, burst: float, max_tokens: int = 10_000) -> None:
+        if per_s <= 0 or burst < 1:
+            raise ValueError("a rate limit needs per_s > 0 and burst >= 1")
+        self.per_s = per_s
+        self.burst = burst
+        self.max_tokens = max_tokens
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # (level, at)
+        self._lock = threading.Lock()  # sync routes run in a thread pool
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> RateLimit:
+        """DECONFLICTION_RATE_PER_S (default 1000) and DECONFLICTION_RATE_BURST (default 2000).
+
+        The defaults sit above the load benchmarks' anchors (500 messages/s from one token);
+        a deployment sets what its clients need (an officer's console: a few a second)."""
+        try:
+            return cls(
+                float(env.get("DECONFLICTION_RATE_PER_S", "1000")),
+                float(env.get("DECONFLICTION_RATE_BURST", "2000")),
+            )
+        except ValueError as exc:
+            raise Invalid(f"DECONFLICTION_RATE_PER_S / _BURST: {exc}") from exc
+
+    def take(self, token: str, now: float | None = None) -> None:
+        """Spend one request of the token's bucket, or raise 429 with the wait in seconds."""
+        at = time.monotonic() if now is None else now
+        key = token_hash(token)
+        with self._lock:
+            level, since = self._buckets.pop(key, (self.burst, at))
+            level = min(self.burst, level + (at - since) * self.per_s)
+            if level < 1:
+                self._buckets[key] = (level, at)
+                wait = math.ceil((1 - level) / self.per_s)
+                raise TooManyRequests(
+                    f"more than {self.per_s:g} requests a second (bursts of {self.burst:g}) "
+                    f"with this token; retry after {wait} s",
+                    retry_after_s=wait,
+                )
+            self._buckets[key] = (level - 1, at)
+            while len(self._buckets) > self.max_tokens:
+                self._buckets.popitem(last=False)
+
+
 @dataclass
 class Services:
     engine: Engine
     clock: Clock
     index: CellIndex  # where detection finds candidate volumes
+    rate_limit: RateLimit = field(default_factory=RateLimit.from_env)
 
 
 def services(request: Request) -> Services:
@@ -58,6 +121,7 @@ def current_actor(svc: ServicesDep, authorization: Annotated[str | None, Header(
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Authorization must be 'Bearer <token>'")
+    svc.rate_limit.take(token.strip())  # before the database: a flood costs it nothing
     with transaction(svc.engine, write=False) as conn:
         return authenticate(conn, token.strip(), svc.clock())
 

@@ -21,6 +21,7 @@ from deconfliction.activities.models import (
     FiledOut,
 )
 from deconfliction.activities.visibility import readable
+from deconfliction.agreements.checks import check_plan
 from deconfliction.conflicts import service as conflicts
 from deconfliction.conflicts.detection import (
     CellIndex,
@@ -203,9 +204,11 @@ def _file_plan(
     )
     index_volumes(conn, activity_id, version, actor.party, volumes)
     created = conflicts.record_findings(conn, actor, activity_id, version, findings, now)
+    check_plan(conn, actor, activity_id, now)  # binding commitments: violations on record
     return FiledOut(
         **get(conn, actor, activity_id, now).model_dump(),
-        conflicts=conflicts.list_conflicts(conn, actor, conflict_ids=created),
+        # No query when the plan created none (most plans): it is on every notification's path.
+        conflicts=conflicts.list_conflicts(conn, actor, conflict_ids=created) if created else [],
     )
 
 

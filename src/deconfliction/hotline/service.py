@@ -26,23 +26,28 @@ from deconfliction.hotline.models import (
     DEFAULT_COMMS_CHECK_EVERY_S,
     DEFAULT_DEADLINES_S,
     DEFAULT_LADDER,
+    BandIn,
     ChannelOut,
     ChannelSettingsIn,
     MessageIn,
     MessageOut,
     PartyConfigIn,
     PartyConfigOut,
+    PositionIn,
     ReceiptOut,
     RungIn,
     RungOut,
     SenderOut,
     ThreadOut,
+    WarningIn,
+    WindowIn,
 )
 from deconfliction.parties.models import Actor
 from deconfliction.record import log
 from deconfliction.record.service import record
 from deconfliction.store import tables as t
 from deconfliction.stream.service import publish
+from deconfliction.tracks.models import AlertOut
 
 INCIDENT_CLOCK_SKEW = timedelta(minutes=5)
 
@@ -725,6 +730,155 @@ def open_thread_for_conflict(conn: Connection, conflict: int | ConflictOut, now:
         known=known,
     )
     return thread_id
+
+
+ALERT_BAND_M = (-500.0, 100_000.0)  # the band a hotline warning may carry (BandIn)
+
+
+def _alert_subject(alert_id: int) -> str:
+    return f"tactical alert #{alert_id}"
+
+
+def open_thread_for_alert(
+    conn: Connection, alert: AlertOut, now: datetime, lookahead_s: float = 300.0
+) -> int:
+    """Open the FLASH hotline thread of an imminent tactical alert (once per alert): a warning
+    from the system to the participant parties of the alert (both tracks' parties; for a zone,
+    the entering party and the zone's owner), with where and when (the closest approach or the
+    entry point, the altitudes, the window up to ``t_out_s``, for a zone entry the look-ahead's
+    end) and the alert's figures under ``alert``. It goes through ``_post`` like any message, so
+    it carries receipts, the FLASH deadline and the escalation ladder. Call it in the transaction
+    that raises or updates the alert. Returns the thread id."""
+    lock(conn)
+    subject = _alert_subject(alert.id)
+    existing = conn.execute(
+        select(t.hotline_threads.c.id).where(
+            t.hotline_threads.c.subject == subject, t.hotline_threads.c.opened_by.is_(None)
+        )
+    ).scalar()
+    if existing is not None:
+        return int(existing)
+    known = parties(conn)
+    to = [p for p in alert.parties if known[p].kind == "participant"]
+    thread_id = _open_thread(conn, subject, to, None, now)
+    first, second = alert.parties  # two parties: the loop never alerts a party of its own
+    pair = ensure_channel(conn, first, second, now, known).pair
+    (lon_a, lat_a), (lon_b, lat_b) = alert.segment["coordinates"]
+    if alert.kind == "pair":
+        lat, lon = (lat_a + lat_b) / 2, (lon_a + lon_b) / 2  # between the two at the CPA
+        what = (
+            f"Predicted loss of separation between {alert.a} and {alert.b}: closest approach "
+            f"{alert.dcpa_m or 0:.0f} m in {alert.tcpa_s or 0:.0f} s, "
+            f"separation lost in {alert.t_in_s:.0f} s."
+        )
+    else:
+        lat, lon = lat_b, lon_b  # the predicted entry point
+        what = f"Predicted entry of {alert.a} into zone #{alert.zone} in {alert.t_in_s:.0f} s."
+    low, high = ALERT_BAND_M
+    start = now + timedelta(seconds=alert.t_in_s)
+    out_s = alert.t_out_s if alert.t_out_s is not None else lookahead_s
+    end = max(now + timedelta(seconds=out_s), start + timedelta(seconds=1))
+    warning = WarningIn(
+        hazard="other",
+        position=PositionIn(lat=lat, lon=lon),
+        band=BandIn(
+            lower_m=min(max(min(alert.altitudes_m), low), high),
+            upper_m=min(max(max(alert.altitudes_m), low), high),
+        ),
+        window=WindowIn(start=start, end=end),
+    )
+    content = {
+        **warning.model_dump(mode="json", exclude_none=True),
+        "alert": {
+            "id": alert.id,
+            "kind": alert.kind,
+            "a": alert.a,
+            "b": alert.b,
+            "zone": alert.zone,
+            "t_in_s": alert.t_in_s,
+            "tcpa_s": alert.tcpa_s,
+            "dcpa_m": alert.dcpa_m,
+        },
+    }
+    _post(
+        conn,
+        None,
+        thread_id=thread_id,
+        kind="warning",
+        priority="FLASH",
+        content=content,
+        text=what,
+        text_language="en",
+        in_reply_to=None,
+        conflict_id=None,
+        activity_id=None,
+        to=to,
+        channels={p: pair for p in to},
+        now=now,
+        known=known,
+    )
+    return thread_id
+
+
+def open_threads_for_conflicts(
+    conn: Connection, conflict_ids: Sequence[int], now: datetime
+) -> dict[int, int]:
+    """:func:`open_thread_for_conflict` for the conflicts one write created, batched: one thread
+    per pair of parties (a plan crossing five activities of another party opens one thread, not
+    five) whose request lists every conflict, URGENT when any is high. Returns conflict ->
+    thread."""
+    if not conflict_ids:
+        return {}
+    lock(conn)
+    rows = conn.execute(
+        select(t.conflicts).where(t.conflicts.c.id.in_(conflict_ids)).order_by(t.conflicts.c.id)
+    ).all()
+    known = parties(conn)
+    groups: dict[tuple[str, ...], list[Row[Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted({row.party_a, row.party_b})), []).append(row)
+    threads: dict[int, int] = {}
+    for to, members in groups.items():
+        if len(members) == 1:
+            threads[members[0].id] = open_thread_for_conflict(conn, members[0].id, now)
+            continue
+        ids = [int(r.id) for r in members]
+        subject = "conflicts " + ", ".join(f"#{i}" for i in ids)
+        thread_id = _open_thread(conn, subject, to, None, now, conflict_id=ids[0])
+        pair = ensure_channel(conn, to[0], to[1], now, known).pair
+        urgent = any(r.severity == "high" for r in members)
+        content = {
+            "conflict": ids[0],
+            "conflicts": ids,
+            "severity": "high" if urgent else members[0].severity,
+            "band": {
+                "lower_m": min(r.lower_m for r in members),
+                "upper_m": max(r.upper_m for r in members),
+            },
+            "window": {
+                "start": iso(min(r.start for r in members)),
+                "end": iso(max(r.end for r in members)),
+            },
+        }
+        _post(
+            conn,
+            None,
+            thread_id=thread_id,
+            kind="request_deconfliction",
+            priority="URGENT" if urgent else "ROUTINE",
+            content=content,
+            text=None,
+            text_language=None,
+            in_reply_to=None,
+            conflict_id=ids[0],
+            activity_id=None,
+            to=list(to),
+            channels={p: pair for p in to},
+            now=now,
+            known=known,
+        )
+        threads.update((i, thread_id) for i in ids)
+    return threads
 
 
 # --- reading ----------------------------------------------------------------------------------

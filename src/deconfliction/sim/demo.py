@@ -11,18 +11,21 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from deconfliction.activities import service as activities
 from deconfliction.activities.models import ActivityIn
+from deconfliction.agreements.scenario import record_talks, the_day
 from deconfliction.hotline import service as hotline
 from deconfliction.parties.models import Actor, AreaConfig
 from deconfliction.parties.service import authenticate, init_area
-from deconfliction.record.service import Statement, say
+from deconfliction.record.service import Statement, run_statement, say
 from deconfliction.sim import syria
 from deconfliction.store.db import transaction
 from deconfliction.zones import service as zones
+from deconfliction.zones import transfer
 from deconfliction.zones.models import ZoneIn
 
 
@@ -38,6 +41,7 @@ class DemoSummary:
     late: list[str] = field(default_factory=list)
     conflicts: list[tuple[str, str, str]] = field(default_factory=list)  # severity, a, b
     hotline: list[str] = field(default_factory=list)
+    talks: list[str] = field(default_factory=list)  # rounds, commitments, the incident
 
     def render(self) -> str:
         lines = [f"{self.area}: the day from {self.day_start:%Y-%m-%d %H:%M}Z", "", "Zones:"]
@@ -48,8 +52,18 @@ class DemoSummary:
         lines += [f"  {title}" for title in self.late]
         lines += ["", f"Conflicts detected: {len(self.conflicts)}"]
         lines += [f"  {severity:<8} {a}  x  {b}" for severity, a, b in self.conflicts]
-        lines += ["", "Hotline (a thread per conflict; unacknowledged ones escalate on time):"]
+        lines += [
+            "",
+            "Hotline (detection opens threads to the parties; unanswered ones escalate on time):",
+        ]
         lines += [f"  {line}" for line in self.hotline]
+        lines += [
+            "",
+            "Live picture (when served): the replayed tracks cross near T4 a minute after start:",
+            "  a tactical alert on the stream, and a FLASH hotline thread to IL and TR.",
+        ]
+        lines += ["", "Talks, commitments under negotiation, the day's incident:"]
+        lines += [f"  {line}" for line in self.talks]
         lines += ["", "Tokens (log in with one; shown once):"]
         lines += [
             f"  {officer:<14} {party:<6} {role:<10} {token}"
@@ -81,6 +95,33 @@ def load_demo(engine: Engine, now: datetime) -> DemoSummary:
                 now,
             )
             summary.zones[(zone.owner, zone.rule)] += 1
+        # Türkiye's firing range comes in as the NOTAM its AIS office issued, not redrawn.
+        notam = transfer.ImportIn(format="notam", content=syria.notams(day_start))
+        done: list[transfer.ImportOut] = []
+
+        def import_notam(c: Connection) -> tuple[int, dict[str, Any]]:
+            done.append(transfer.import_zones(c, actors["TR"], notam, now))
+            return 200, done[0].model_dump(mode="json")
+
+        run_statement(
+            conn,
+            actors["TR"],
+            Statement("zone.import", body=notam.model_dump(mode="json")),
+            import_notam,
+            lambda _: "zone/import",
+            now,
+        )
+        imported = done[0]
+        for line in imported.imported:
+            if line.zone is not None:
+                rule = zones.get(conn, actors["TR"], line.zone).rule
+                summary.zones[("TR", f"{rule} (imported NOTAM {line.source})")] += 1
+        host = next(
+            authenticate(conn, token, now)
+            for _party, role, token in summary.tokens.values()
+            if role == "mediator"
+        )
+        summary.talks += record_talks(conn, host, actors, now)
         for party, body in syria.day(day_start):
             actor = actors[party]
             activity, _ = say(
@@ -98,6 +139,7 @@ def load_demo(engine: Engine, now: datetime) -> DemoSummary:
                 summary.conflicts.append(
                     (found.severity, activity.title, found.b.title or f"{found.b.party} activity")
                 )
+        summary.talks += the_day(conn, actors, day_start + syria.T4_CROSSING_AFTER_START, now)
         # The duty officers answer the hotline: TR reads and acknowledges the first thread the
         # detection opened; IL only reads its first one, so its deadline runs and escalates
         # while the server runs.

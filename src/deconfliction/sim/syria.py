@@ -385,3 +385,75 @@ ROUNDS: tuple[Round, ...] = (
         ),
     ),
 )
+
+
+# The rounds' outcomes as the register codes them: round 1 ended without agreement (003, Kan);
+# no seed reports round 2's outcome.
+ROUND_OUTCOMES = {1: "no_agreement", 2: "not_reported"}
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A commitment under negotiation in the demo (simulated, not reported in the sources): who
+    proposed it, which parties have consented so far, its rule with the zone named."""
+
+    round: int
+    proposer: str
+    consented: tuple[str, ...]
+    title: str
+    basis: str
+    rule: Json
+
+
+# fmt: off
+PROPOSALS: tuple[Proposal, ...] = (
+    Proposal(2, "IL", ("IL",), "No Turkish forces in southern Syria",
+             "IL: no military forces near its border (004)",
+             {"kind": "zone", "applies_to": ["TR"], "zone": ZONE_SOUTH}),
+    Proposal(2, "IL", ("IL",), "No Turkish forces within 40 km of the 1974 line",
+             "IL: no military forces near its border (004)",
+             {"kind": "force_posture", "applies_to": ["TR"], "within_km": 40, "zone": ZONE_AOS}),
+    Proposal(2, "IL", ("IL", "TR"), "At most 4 Turkish aircraft at T4 at once",
+             "IL: ready to accept a limited Turkish base (004)",
+             {"kind": "force_posture", "applies_to": ["TR"], "max_aircraft": 4,
+              "zone": "T4 (Tiyas) air base"}),
+    Proposal(2, "TR", ("TR", "IL"), "Flights near Palmyra notified 24 hours ahead",
+             "TR: an end to strikes on the bases it assesses (000, 003)",
+             {"kind": "lead_time", "applies_to": ["IL"], "hours": 24, "zone": ZONE_PALMYRA}),
+    Proposal(2, "TR", ("TR", "IL"), "5 NM / 300 m between the parties' aircraft at T4",
+             "Fidan: a mechanism like those with the US and Russia (001)",
+             {"kind": "separation", "applies_to": ["IL", "TR"], "horizontal_m": 9260,
+              "vertical_m": 300, "zone": "T4 (Tiyas) air base"}),
+    Proposal(2, "TR", ("TR",), "UAV flights in southern Syria are notified",
+             "both: technical teams in contact to prevent misunderstanding (001)",
+             {"kind": "notification_required", "applies_to": ["IL", "TR"],
+              "activity_kinds": ["uav"], "zone": ZONE_SOUTH}),
+)
+# fmt: on
+
+# The simulated day's incident: Türkiye reports the T4 crossing as unsafe proximity. The crossing
+# is this long after the day's start (the CLI's demo replay centres on the same moment).
+T4_CROSSING_AFTER_START = timedelta(hours=8, minutes=11, seconds=30)
+INCIDENT = {
+    "kind": "unsafe_proximity",
+    "other_party": "IL",
+    "place": {"lon": 37.17, "lat": 34.82, "name": "between Hama and T4"},
+    "description": "An Israeli air patrol crossed the notified track of AKINCI 31 with less "
+    "than 5 NM and 300 m of separation; no hotline call before the crossing.",
+}
+
+
+def notams(day_start: datetime) -> str:
+    """A Turkish firing-range NOTAM over al-Bab for the day, as an AIS office would issue it: the
+    demo imports it rather than drawing the zone by hand (daily 06-18 UTC, surface to FL100)."""
+    start = _utc(day_start)
+    end = start + timedelta(days=1)
+    return (
+        f"(A0417/{start:%y} NOTAMN\n"
+        "Q) OSTT/QRTCA/IV/BO/W/000/100/3622N03731E008\n"
+        f"A) OSTT B) {start:%y%m%d%H%M} C) {end:%y%m%d%H%M}\n"
+        "D) DAILY 0600-1800\n"
+        "E) TEMPORARY RESTRICTED AREA ACTIVATED FOR LIVE FIRING WI AREA 362600N 0372400E - "
+        "362600N 0373800E - 361800N 0373800E - 361800N 0372400E - 362600N 0372400E.\n"
+        "F) SFC G) FL100)\n"
+    )

@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -158,7 +159,14 @@ zones = Table(
     Column("version", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("withdrawn_at", UTCDateTime),
+    # Daily periods the zone is active in (null: all its validity); the unit the band was given in.
+    Column("schedule", JSON),
+    Column("altitude_unit", String(4)),
+    # An imported zone's origin and a hash of the record, so that re-importing changes nothing.
+    Column("source_id", String(200)),
+    Column("source_hash", String(64)),
 )
+Index("ix_zones_source", zones.c.owner, zones.c.source_id)
 
 zone_parties = Table(
     "zone_parties",
@@ -458,3 +466,133 @@ alerts = Table(
 Index("ix_alerts_state", alerts.c.state)
 Index("ix_alerts_party_a", alerts.c.party_a, alerts.c.id)
 Index("ix_alerts_party_b", alerts.c.party_b, alerts.c.id)
+
+# --- Agreements, violations and incidents (migration 0006) ------------------------------------
+
+agreement_rounds = Table(
+    "agreement_rounds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("number", Integer, nullable=False, unique=True),
+    Column("held_on", Date, nullable=False),
+    Column("venue", String(200), nullable=False),
+    Column("host", String(16), ForeignKey("parties.code"), nullable=False),
+    Column("delegations", JSON, nullable=False),  # [{"party", "lead"}]
+    Column("outcome", String(16), nullable=False),  # no_agreement | partial | agreed
+    Column("summary", Text, nullable=False),
+    Column("recorded_by", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# A party's stated position: in its own language, with the English rendering it supplies.
+agreement_positions = Table(
+    "agreement_positions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("round_id", Integer, ForeignKey("agreement_rounds.id"), nullable=False),
+    Column("party", String(16), ForeignKey("parties.code"), nullable=False),
+    Column("language", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("english", Text, nullable=False),
+    Column("source", String(500)),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+Index("ix_agreement_positions_round", agreement_positions.c.round_id)
+
+# A commitment is a rule (kind + parameters); it binds once every named party consented.
+commitments = Table(
+    "commitments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("round_id", Integer, ForeignKey("agreement_rounds.id")),
+    Column("title", String(200), nullable=False),
+    Column("rule_kind", String(32), nullable=False),
+    Column("rule", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # proposed | binding
+    Column("proposed_by", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("bound_at", UTCDateTime),
+)
+
+commitment_parties = Table(
+    "commitment_parties",
+    metadata,
+    Column("commitment_id", Integer, ForeignKey("commitments.id"), primary_key=True),
+    Column("party", String(16), ForeignKey("parties.code"), primary_key=True),
+    Column("consented_at", UTCDateTime),
+    Column("consented_by", String(64)),
+)
+
+# A binding rule broken, with its evidence; `key` stores the same breach once.
+violations = Table(
+    "violations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("commitment_id", Integer, ForeignKey("commitments.id"), nullable=False),
+    Column("rule_kind", String(32), nullable=False),
+    Column("party", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("source", String(16), nullable=False),  # plan | tracks
+    Column("description", Text, nullable=False),
+    Column("evidence", JSON, nullable=False),
+    Column("key", String(200), nullable=False, unique=True),
+    Column("detected_at", UTCDateTime, nullable=False),
+)
+Index("ix_violations_party_at", violations.c.party, violations.c.at)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("reported_by", String(16), ForeignKey("parties.code"), nullable=False),
+    Column("reporter", String(64), nullable=False),
+    Column("other_party", String(16), ForeignKey("parties.code"), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("place", JSON, nullable=False),  # {"lon", "lat"}
+    Column("description", Text, nullable=False),
+    Column("state", String(24), nullable=False),
+    Column("findings", Text),
+    Column("duplicate_of", Integer, ForeignKey("incidents.id")),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_incidents_parties", incidents.c.reported_by, incidents.c.other_party)
+
+incident_evidence = Table(
+    "incident_evidence",
+    metadata,
+    Column("incident_id", Integer, ForeignKey("incidents.id"), primary_key=True),
+    Column("kind", String(16), primary_key=True),  # activity | conflict | alert | ...
+    Column("ref", String(200), primary_key=True),
+    Column("added_by", String(16), nullable=False),
+    Column("added_at", UTCDateTime, nullable=False),
+)
+
+# Every step of an incident's life, by whom: the history, and the closing consents.
+incident_steps = Table(
+    "incident_steps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer, ForeignKey("incidents.id"), nullable=False),
+    Column("action", String(24), nullable=False),
+    Column("state", String(24), nullable=False),  # the state after the step
+    Column("party", String(16), nullable=False),
+    Column("officer", String(64), nullable=False),
+    Column("note", Text),
+    Column("at", UTCDateTime, nullable=False),
+)
+Index("ix_incident_steps_incident", incident_steps.c.incident_id, incident_steps.c.id)
+
+# Leader leases: which replica runs a singleton job (scheduler, checkpoint signer, tactical
+# loop) until when. Taken by a conditional UPDATE, renewed before it expires.
+leader_leases = Table(
+    "leader_leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("acquired_at", UTCDateTime, nullable=False),
+)
