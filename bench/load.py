@@ -18,13 +18,8 @@ import asyncio
 import os
 import random
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import tomllib
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,9 +31,8 @@ import numpy as np
 from sqlalchemy import create_engine, text
 from websockets.asyncio.client import connect
 
-from deconfliction.parties.models import AreaConfig
-from deconfliction.parties.service import init_area
-from deconfliction.store.db import make_engine, migrate, transaction
+from bench import seed
+from bench.serving import Server, start_server
 
 PG_URL = os.environ.get(
     "DECONFLICTION_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -48,26 +42,8 @@ WARM_UP_S = 3.0
 WORKERS = int(os.environ.get("BENCH_LOAD_WORKERS", "16"))
 STREAMERS = 4
 MIX = {"notify": 0.3, "check": 0.3, "message": 0.2, "inbox": 0.2}
-CLI = str(Path(sys.executable).parent / "deconfliction")
-AREA = """
-area = "Load test area"
-[[party]]
-code = "TR"
-name = "Türkiye"
-language = "tr"
-[[party.officer]]
-id = "tr-duty"
-name = "TR duty officer"
-role = "officer"
-[[party]]
-code = "IL"
-name = "Israel"
-language = "he"
-[[party.officer]]
-id = "il-duty"
-name = "IL duty officer"
-role = "officer"
-"""
+# The load is the point: the per-token rate limit would turn it into 429s.
+UNLIMITED = {"DECONFLICTION_RATE_PER_S": "1000000", "DECONFLICTION_RATE_BURST": "1e6"}
 
 
 @dataclass
@@ -75,35 +51,6 @@ class Tally:
     latencies: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in MIX})
     errors: int = 0
     events: int = 0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_replica(db: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "DECONFLICTION_RATE_PER_S": "1000000", "DECONFLICTION_RATE_BURST": "1e6"}
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [CLI, "serve", "--db", db, "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/openapi.json", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit(f"replica on {url} did not start; see {log}")
 
 
 def iso(moment: datetime) -> str:
@@ -213,24 +160,16 @@ def run(replicas: int, workdir: Path) -> list[str]:
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     db = f"{PG_URL}?options=-csearch_path%3D{schema}"
-    processes: list[subprocess.Popen[bytes]] = []
+    servers: list[Server] = []
     try:
-        engine = make_engine(db)
-        migrate(engine)
-        with transaction(engine, write=True) as conn:
-            area = AreaConfig.model_validate(tomllib.loads(AREA))
-            tokens = init_area(conn, area, datetime.now(UTC), server_held_keys=True).tokens
-        engine.dispose()
-        urls = []
+        tokens = seed.init_database(db)  # the benchmark area: TR, IL and an AZ mediator
         for n in range(replicas):
-            process, url = start_replica(db, workdir / f"replica-{replicas}-{n}.log")
-            processes.append(process)
-            urls.append(url)
-        tally, seconds = asyncio.run(drive(urls, tokens))
+            log = workdir / f"replica-{replicas}-{n}.log"
+            servers.append(start_server(db, log, timeout_s=90, env=UNLIMITED))
+        tally, seconds = asyncio.run(drive([s.base for s in servers], tokens))
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
+        for server in servers:
+            server.stop()
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()

@@ -21,8 +21,8 @@ Rows are made in a pool of worker processes (cells_covering is ~0.25 ms a volume
 by the parent: SQLite with `executemany` in batches of one chunk, PostgreSQL with COPY (psycopg's
 bulk path; executemany on a million rows is several times slower there).
 
-The module also holds the server helpers the benchmarks share: free ports, starting
-`deconfliction serve` as a real process, waiting for it, stopping it, its RSS.
+The module also holds what the benchmarks measure of a server (its RSS and CPU); the launcher
+is `bench.serving`, whose names the benchmarks also reach here (`seed.start_server`).
 """
 
 from __future__ import annotations
@@ -31,10 +31,6 @@ import json
 import multiprocessing
 import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import time
 import tomllib
 from collections.abc import Iterator
@@ -43,11 +39,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
 
+from bench.serving import Server as Server
+from bench.serving import free_port as free_port
+from bench.serving import start_server as start_server
+from bench.serving import stop_server as stop_server
 from bench.strategic import make_volumes
 from deconfliction.detect.cells import cells_covering
 from deconfliction.geo import Volume4D
@@ -68,7 +67,6 @@ PARTIES = ("TR", "IL")
 PG_URL = os.environ.get(
     "DECONFLICTION_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-ROOT = Path(__file__).resolve().parent.parent
 
 AREA_TOML = """
 area = "Benchmark area"
@@ -298,63 +296,6 @@ def seed_volumes(url: str, count: int, seed: int = SEED, workers: int = 2) -> fl
 
 
 # -- servers ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-    ready_s: float = 0.0
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-def start_server(url: str, log: Path, timeout_s: float = 900.0) -> Server:
-    """`deconfliction serve` as a real process on a free loopback port, once it answers."""
-    port = free_port()
-    began = time.perf_counter()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "deconfliction.cli", "serve", "--db", url, "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-    server = Server(process, port, log)
-    deadline = began + timeout_s
-    with httpx.Client(timeout=5.0) as client:
-        while time.perf_counter() < deadline:
-            if process.poll() is not None:
-                raise SystemExit(f"server exited with {process.returncode}; see {log}")
-            try:
-                if client.get(f"{server.base}/openapi.json").status_code == 200:
-                    server.ready_s = time.perf_counter() - began
-                    return server
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-    stop_server(server)
-    raise SystemExit(f"server not ready after {timeout_s:.0f} s; see {log}")
-
-
-def stop_server(server: Server) -> None:
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
-        try:
-            server.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait(timeout=20)
 
 
 def rss_mib(pid: int) -> tuple[float, float]:

@@ -45,7 +45,7 @@ from websockets.asyncio.client import connect
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame, Opcode
 
-from bench import seed
+from bench import seed, serving
 from deconfliction.parties.models import AreaConfig
 from deconfliction.parties.service import init_area
 from deconfliction.store.db import make_engine, migrate, transaction
@@ -309,7 +309,8 @@ def main() -> None:
         replicas = 1
     tokens = init_database(url)
     servers = [
-        seed.start_server(url, workdir / f"server{k}.log", timeout_s=120) for k in range(replicas)
+        serving.start_server(url, workdir / f"server{k}.log", timeout_s=120)
+        for k in range(replicas)
     ]
     context = multiprocessing.get_context("spawn")
     ready = context.Value("i", 0)
@@ -350,7 +351,7 @@ def main() -> None:
             if process.is_alive():
                 process.kill()
         for server in servers:
-            seed.stop_server(server)
+            server.stop()
         if schema is not None:
             seed.drop_pg_schema(schema)
 

@@ -168,32 +168,83 @@ RawBody = Annotated[Any, Depends(raw_body)]
 SignatureDep = Annotated[ClientSignature | None, Depends(client_signature)]
 
 
-def write(
-    svc: Services,
-    actor: Actor,
-    key: str | None,
-    statement: Statement,
-    use_case: Callable[[Connection, datetime], BaseModel],
-    subject: str,
-    status: int = 200,
-) -> JSONResponse:
-    """Run a write use case once (idempotently) and answer with its model, ETag and receipt.
+@dataclass(frozen=True)
+class Writer:
+    """What every write route needs: the services, the caller, the client's signature, the
+    idempotency key and, for routes whose statement carries it, the body as it was sent."""
 
-    `subject` names what the write is about, `activity` for instance: the statement's subject
-    becomes `activity/<id>` of the answer.
-    """
-    now = svc.clock()
+    svc: Services
+    actor: Actor
+    signed: ClientSignature | None
+    key: str | None
+    body: Any = None
 
-    def run(conn: Connection) -> tuple[int, dict[str, Any]]:
-        return status, use_case(conn, now).model_dump(mode="json")
+    def write(
+        self,
+        kind: str,
+        use_case: Callable[[Connection, datetime], BaseModel],
+        subject: str,
+        *,
+        target: int | None = None,
+        version: int | None = None,
+        statement_body: Any = None,
+        status: int = 200,
+    ) -> JSONResponse:
+        """Run a write use case once (idempotently) and answer with its model, ETag and receipt.
 
-    code, body, receipt = perform_write(
-        svc.engine, actor, key, statement, run, lambda b: f"{subject}/{b['id']}", now
-    )
-    headers = {"Deconfliction-Receipt": receipt_header(receipt)}
-    if "version" in body:
-        headers["ETag"] = f'"{body["version"]}"'
-    return JSONResponse(body, status_code=code, headers=headers)
+        The statement says `kind` about `target` (at `version`) with the raw body, or with
+        `statement_body` when the route wraps the body (the hotline names the party or channel).
+        `subject` names what the write is about, `activity` for instance: the statement's
+        subject becomes `activity/<id>` of the answer, or `subject` itself when the answer has
+        no id (`zone/import`: many zones at once).
+        """
+        statement = Statement(
+            kind,
+            target=target,
+            version=version,
+            body=self.body if statement_body is None else statement_body,
+            signed=self.signed,
+        )
+        now = self.svc.clock()
+
+        def run(conn: Connection) -> tuple[int, dict[str, Any]]:
+            return status, use_case(conn, now).model_dump(mode="json")
+
+        code, body, receipt = perform_write(
+            self.svc.engine,
+            self.actor,
+            self.key,
+            statement,
+            run,
+            lambda b: f"{subject}/{b['id']}" if "id" in b else subject,
+            now,
+        )
+        headers = {"Deconfliction-Receipt": receipt_header(receipt)}
+        if "version" in body:
+            headers["ETag"] = f'"{body["version"]}"'
+        return JSONResponse(body, status_code=code, headers=headers)
+
+
+def writer(
+    svc: ServicesDep, actor: ActorDep, signed: SignatureDep, key: IdempotencyKey = None
+) -> Writer:
+    """For writes whose statement has no body (cancel, consent, ...): a body sent is ignored."""
+    return Writer(svc, actor, signed, key)
+
+
+def body_writer(
+    svc: ServicesDep,
+    actor: ActorDep,
+    body: RawBody,
+    signed: SignatureDep,
+    key: IdempotencyKey = None,
+) -> Writer:
+    """For writes whose statement carries the request body as the client sent it."""
+    return Writer(svc, actor, signed, key, body)
+
+
+WriterDep = Annotated[Writer, Depends(writer)]
+BodyWriterDep = Annotated[Writer, Depends(body_writer)]
 
 
 def with_etag(model: BaseModel) -> JSONResponse:

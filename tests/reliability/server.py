@@ -1,25 +1,19 @@
-"""A real `deconfliction serve` process on loopback, for the tests that kill and restart it."""
+"""A real `deconfliction serve` process on loopback (bench.serving), for the tests that kill and
+restart it."""
 
 from __future__ import annotations
 
 import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+from bench import serving
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from deconfliction.cli import app
-
-CLI = str(Path(sys.executable).parent / "deconfliction")
 
 AREA_TOML = """
 area = "Reliability test area"
@@ -46,13 +40,6 @@ id = "il-watch"
 name = "IL watch commander"
 role = "commander"
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def cli(*args: str) -> str:
@@ -99,53 +86,12 @@ def pg_schema(admin_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-class Server:
-    """`deconfliction serve --db DB --port PORT` as a child process."""
+class Server(serving.Server):
+    """`deconfliction serve` on `db`, its log in the test's working directory."""
 
     def __init__(self, db: str, workdir: Path, env: dict[str, str] | None = None) -> None:
-        self.db = db
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = workdir / f"serve-{self.port}.log"
-        self.env = {**os.environ, **(env or {})}
-        self.process: subprocess.Popen[bytes] | None = None
-        self.kills = 0
+        super().__init__(db, workdir / "serve.log", env)
 
-    def start(self, ready_within_s: float = 60) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [CLI, "serve", "--db", self.db, "--port", str(self.port)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-            )
-        deadline = time.monotonic() + ready_within_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited {self.process.returncode}: {self.tail()}")
-            try:
-                if httpx.get(f"{self.url}/openapi.json", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"server not ready within {ready_within_s} s: {self.tail()}")
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown handler runs, whatever was in flight is cut off."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-        self.kills += 1
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def tail(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
+    @property
+    def url(self) -> str:
+        return self.base

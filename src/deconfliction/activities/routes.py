@@ -13,36 +13,23 @@ from deconfliction.activities.models import ActivityIn, ActivityOut, ActivityVer
 from deconfliction.conflicts.models import ProposedConflict
 from deconfliction.http import (
     ActorDep,
+    BodyWriterDep,
     ExpectedVersion,
-    IdempotencyKey,
-    RawBody,
     ServicesDep,
-    SignatureDep,
+    WriterDep,
     read,
     with_etag,
-    write,
 )
-from deconfliction.record.service import Statement
 from deconfliction.volumes import feature, feature_collection
 
 router = APIRouter(prefix="/v1/activities", tags=["activities"])
 
 
 @router.post("", status_code=201, response_model=FiledOut)
-def notify(
-    activity: ActivityIn,
-    svc: ServicesDep,
-    actor: ActorDep,
-    body: RawBody,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    return write(
-        svc,
-        actor,
-        key,
-        Statement("activity.notify", body=body, signed=signed),
-        lambda conn, now: service.notify(conn, actor, activity, now, svc.index),
+def notify(activity: ActivityIn, w: BodyWriterDep) -> JSONResponse:
+    return w.write(
+        "activity.notify",
+        lambda conn, now: service.notify(conn, w.actor, activity, now, w.svc.index),
         subject="activity",
         status=201,
     )
@@ -112,59 +99,35 @@ def versions(activity_id: int, svc: ServicesDep, actor: ActorDep) -> list[Activi
 
 @router.put("/{activity_id}", response_model=FiledOut)
 def amend(
-    activity_id: int,
-    activity: ActivityIn,
-    svc: ServicesDep,
-    actor: ActorDep,
-    version: ExpectedVersion,
-    body: RawBody,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
+    activity_id: int, activity: ActivityIn, w: BodyWriterDep, version: ExpectedVersion
 ) -> JSONResponse:
-    return write(
-        svc,
-        actor,
-        key,
-        Statement("activity.amend", target=activity_id, version=version, body=body, signed=signed),
+    return w.write(
+        "activity.amend",
         lambda conn, now: service.amend(
-            conn, actor, activity_id, activity, version, now, svc.index
+            conn, w.actor, activity_id, activity, version, now, w.svc.index
         ),
         subject="activity",
+        target=activity_id,
+        version=version,
     )
 
 
 @router.post("/{activity_id}/cancel", response_model=ActivityOut)
-def cancel(
-    activity_id: int,
-    svc: ServicesDep,
-    actor: ActorDep,
-    version: ExpectedVersion,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    return write(
-        svc,
-        actor,
-        key,
-        Statement("activity.cancel", target=activity_id, version=version, signed=signed),
-        lambda conn, now: service.cancel(conn, actor, activity_id, version, now),
+def cancel(activity_id: int, w: WriterDep, version: ExpectedVersion) -> JSONResponse:
+    return w.write(
+        "activity.cancel",
+        lambda conn, now: service.cancel(conn, w.actor, activity_id, version, now),
         subject="activity",
+        target=activity_id,
+        version=version,
     )
 
 
 @router.post("/{activity_id}/acknowledge", response_model=ActivityOut)
-def acknowledge(
-    activity_id: int,
-    svc: ServicesDep,
-    actor: ActorDep,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    return write(
-        svc,
-        actor,
-        key,
-        Statement("activity.acknowledge", target=activity_id, signed=signed),
-        lambda conn, now: service.acknowledge(conn, actor, activity_id, now),
+def acknowledge(activity_id: int, w: WriterDep) -> JSONResponse:
+    return w.write(
+        "activity.acknowledge",
+        lambda conn, now: service.acknowledge(conn, w.actor, activity_id, now),
         subject="activity",
+        target=activity_id,
     )

@@ -17,36 +17,16 @@ from deconfliction.agreements.models import (
     RoundOut,
     ViolationOut,
 )
-from deconfliction.http import (
-    ActorDep,
-    IdempotencyKey,
-    RawBody,
-    ServicesDep,
-    SignatureDep,
-    read,
-    with_etag,
-    write,
-)
-from deconfliction.record.service import Statement
+from deconfliction.http import ActorDep, BodyWriterDep, ServicesDep, WriterDep, read, with_etag
 
 router = APIRouter(prefix="/v1/agreements", tags=["agreements"])
 
 
 @router.post("/rounds", status_code=201, response_model=RoundOut)
-def record_round(
-    round_in: RoundIn,
-    svc: ServicesDep,
-    actor: ActorDep,
-    body: RawBody,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    return write(
-        svc,
-        actor,
-        key,
-        Statement("round.record", body=body, signed=signed),
-        lambda conn, now: service.record_round(conn, actor, round_in, now),
+def record_round(round_in: RoundIn, w: BodyWriterDep) -> JSONResponse:
+    return w.write(
+        "round.record",
+        lambda conn, now: service.record_round(conn, w.actor, round_in, now),
         subject="round",
         status=201,
     )
@@ -65,41 +45,21 @@ def get_round(round_id: int, svc: ServicesDep, _actor: ActorDep) -> RoundOut:
 
 
 @router.post("/rounds/{round_id}/positions", status_code=201, response_model=PositionOut)
-def state_position(
-    round_id: int,
-    position: PositionIn,
-    svc: ServicesDep,
-    actor: ActorDep,
-    body: RawBody,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    return write(
-        svc,
-        actor,
-        key,
-        Statement("position.state", target=round_id, body=body, signed=signed),
-        lambda conn, now: service.state_position(conn, actor, round_id, position, now),
+def state_position(round_id: int, position: PositionIn, w: BodyWriterDep) -> JSONResponse:
+    return w.write(
+        "position.state",
+        lambda conn, now: service.state_position(conn, w.actor, round_id, position, now),
         subject="position",
+        target=round_id,
         status=201,
     )
 
 
 @router.post("/commitments", status_code=201, response_model=CommitmentOut)
-def propose(
-    commitment: CommitmentIn,
-    svc: ServicesDep,
-    actor: ActorDep,
-    body: RawBody,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    return write(
-        svc,
-        actor,
-        key,
-        Statement("commitment.propose", body=body, signed=signed),
-        lambda conn, now: service.propose(conn, actor, commitment, now),
+def propose(commitment: CommitmentIn, w: BodyWriterDep) -> JSONResponse:
+    return w.write(
+        "commitment.propose",
+        lambda conn, now: service.propose(conn, w.actor, commitment, now),
         subject="commitment",
         status=201,
     )
@@ -120,20 +80,12 @@ def get_commitment(commitment_id: int, svc: ServicesDep, _actor: ActorDep) -> JS
 
 
 @router.post("/commitments/{commitment_id}/consent", response_model=CommitmentOut)
-def consent(
-    commitment_id: int,
-    svc: ServicesDep,
-    actor: ActorDep,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    return write(
-        svc,
-        actor,
-        key,
-        Statement("commitment.consent", target=commitment_id, signed=signed),
-        lambda conn, now: service.consent(conn, actor, commitment_id, now),
+def consent(commitment_id: int, w: WriterDep) -> JSONResponse:
+    return w.write(
+        "commitment.consent",
+        lambda conn, now: service.consent(conn, w.actor, commitment_id, now),
         subject="commitment",
+        target=commitment_id,
     )
 
 

@@ -10,15 +10,7 @@ from fastapi.responses import JSONResponse
 
 from deconfliction.conflicts import service
 from deconfliction.conflicts.models import ConflictOut, ConflictState
-from deconfliction.http import (
-    ActorDep,
-    IdempotencyKey,
-    ServicesDep,
-    SignatureDep,
-    read,
-    write,
-)
-from deconfliction.record.service import Statement
+from deconfliction.http import ActorDep, ServicesDep, WriterDep, read
 
 router = APIRouter(prefix="/v1/conflicts", tags=["conflicts"])
 
@@ -56,36 +48,20 @@ def get_conflict(conflict_id: int, svc: ServicesDep, actor: ActorDep) -> Conflic
 
 
 @router.post("/{conflict_id}/acknowledge", response_model=ConflictOut)
-def acknowledge(
-    conflict_id: int,
-    svc: ServicesDep,
-    actor: ActorDep,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    return write(
-        svc,
-        actor,
-        key,
-        Statement("conflict.acknowledge", target=conflict_id, signed=signed),
-        lambda conn, now: service.acknowledge(conn, actor, conflict_id, now),
+def acknowledge(conflict_id: int, w: WriterDep) -> JSONResponse:
+    return w.write(
+        "conflict.acknowledge",
+        lambda conn, now: service.acknowledge(conn, w.actor, conflict_id, now),
         subject="conflict",
+        target=conflict_id,
     )
 
 
 @router.post("/{conflict_id}/accept", response_model=ConflictOut)
-def accept(
-    conflict_id: int,
-    svc: ServicesDep,
-    actor: ActorDep,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    return write(
-        svc,
-        actor,
-        key,
-        Statement("conflict.accept", target=conflict_id, signed=signed),
-        lambda conn, now: service.accept(conn, actor, conflict_id, now),
+def accept(conflict_id: int, w: WriterDep) -> JSONResponse:
+    return w.write(
+        "conflict.accept",
+        lambda conn, now: service.accept(conn, w.actor, conflict_id, now),
         subject="conflict",
+        target=conflict_id,
     )

@@ -1,6 +1,6 @@
 """Hotline API under /v1/hotline: messages, receipts, inbox, threads, ladders, channels.
 
-Every write is the officer's signed statement (`write`), with the change in one transaction.
+Every write is the officer's signed statement (`Writer.write`), with the change in one transaction.
 Statements: `message.send` (body: the request), `message.mark_read` / `message.acknowledge` (target:
 the message id), `hotline.configure` (version: If-Match; body: {"party": CODE, "request": the
 body}), `channel.configure` (version: If-Match), `channel.suspend`, `channel.resume` (body:
@@ -14,7 +14,7 @@ party if it was not given yet. Messages are rendered in the reader's party's lan
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -32,18 +32,16 @@ from deconfliction.hotline.models import (
 )
 from deconfliction.http import (
     ActorDep,
+    BodyWriterDep,
     ExpectedVersion,
-    IdempotencyKey,
-    RawBody,
     Services,
     ServicesDep,
-    SignatureDep,
+    Writer,
+    WriterDep,
     read,
     with_etag,
-    write,
 )
 from deconfliction.parties.models import Actor
-from deconfliction.record.service import Statement
 from deconfliction.store.db import transaction
 
 router = APIRouter(prefix="/v1/hotline", tags=["hotline"])
@@ -70,21 +68,10 @@ def _delivering(
 
 
 @router.post("/messages", status_code=201, response_model=MessageOut)
-def send(
-    message: MessageIn,
-    svc: ServicesDep,
-    actor: ActorDep,
-    body: RawBody,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
-    lang: Lang = None,
-) -> JSONResponse:
-    return write(
-        svc,
-        actor,
-        key,
-        Statement("message.send", body=body, signed=signed),
-        lambda conn, now: service.send(conn, actor, message, now, lang),
+def send(message: MessageIn, w: BodyWriterDep, lang: Lang = None) -> JSONResponse:
+    return w.write(
+        "message.send",
+        lambda conn, now: service.send(conn, w.actor, message, now, lang),
         subject="message",
         status=201,
     )
@@ -126,40 +113,22 @@ def get_message(
 
 
 @router.post("/messages/{message_id}/read", response_model=MessageOut)
-def read_message(
-    message_id: int,
-    svc: ServicesDep,
-    actor: ActorDep,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
-    lang: Lang = None,
-) -> JSONResponse:
-    return write(
-        svc,
-        actor,
-        key,
-        Statement("message.mark_read", target=message_id, signed=signed),
-        lambda conn, now: service.read(conn, actor, message_id, now, lang),
+def read_message(message_id: int, w: WriterDep, lang: Lang = None) -> JSONResponse:
+    return w.write(
+        "message.mark_read",
+        lambda conn, now: service.read(conn, w.actor, message_id, now, lang),
         subject="message",
+        target=message_id,
     )
 
 
 @router.post("/messages/{message_id}/acknowledge", response_model=MessageOut)
-def acknowledge(
-    message_id: int,
-    svc: ServicesDep,
-    actor: ActorDep,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
-    lang: Lang = None,
-) -> JSONResponse:
-    return write(
-        svc,
-        actor,
-        key,
-        Statement("message.acknowledge", target=message_id, signed=signed),
-        lambda conn, now: service.acknowledge(conn, actor, message_id, now, lang),
+def acknowledge(message_id: int, w: WriterDep, lang: Lang = None) -> JSONResponse:
+    return w.write(
+        "message.acknowledge",
+        lambda conn, now: service.acknowledge(conn, w.actor, message_id, now, lang),
         subject="message",
+        target=message_id,
     )
 
 
@@ -193,29 +162,16 @@ def get_party_config(party: str, svc: ServicesDep, actor: ActorDep) -> JSONRespo
 
 @router.put("/parties/{party}", response_model=PartyConfigOut)
 def set_party_config(
-    party: str,
-    config: PartyConfigIn,
-    version: ExpectedVersion,
-    svc: ServicesDep,
-    actor: ActorDep,
-    body: RawBody,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
+    party: str, config: PartyConfigIn, version: ExpectedVersion, w: BodyWriterDep
 ) -> JSONResponse:
     """Your party's time zone and escalation ladder (If-Match: the version read; "0" the first
     time). Messages already sent keep the ladder they were sent with."""
-    return write(
-        svc,
-        actor,
-        key,
-        Statement(
-            "hotline.configure",
-            version=version,
-            body={"party": party, "request": body},
-            signed=signed,
-        ),
-        lambda conn, now: service.set_party_config(conn, actor, party, config, version, now),
+    return w.write(
+        "hotline.configure",
+        lambda conn, now: service.set_party_config(conn, w.actor, party, config, version, now),
         subject="hotline",
+        version=version,
+        statement_body={"party": party, "request": w.body},
     )
 
 
@@ -233,75 +189,41 @@ def get_channel(pair: str, svc: ServicesDep, actor: ActorDep) -> JSONResponse:
 
 @router.put("/channels/{pair}", response_model=ChannelOut)
 def configure_channel(
-    pair: str,
-    settings: ChannelSettingsIn,
-    version: ExpectedVersion,
-    svc: ServicesDep,
-    actor: ActorDep,
-    body: RawBody,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
+    pair: str, settings: ChannelSettingsIn, version: ExpectedVersion, w: BodyWriterDep
 ) -> JSONResponse:
     """The pair's acknowledgement deadlines per priority and comms check interval."""
-    return write(
-        svc,
-        actor,
-        key,
-        Statement(
-            "channel.configure",
-            version=version,
-            body={"channel": pair, "request": body},
-            signed=signed,
-        ),
-        lambda conn, now: service.configure_channel(conn, actor, pair, settings, version, now),
+    return w.write(
+        "channel.configure",
+        lambda conn, now: service.configure_channel(conn, w.actor, pair, settings, version, now),
         subject="channel",
+        version=version,
+        statement_body={"channel": pair, "request": w.body},
     )
 
 
 def _change(
-    kind: str,
-    pair: str,
-    change: ChannelChangeIn | None,
-    svc: Services,
-    actor: Actor,
-    body: Any,
-    signed: Any,
-    key: str | None,
+    kind: Literal["suspend", "resume"], pair: str, change: ChannelChangeIn | None, w: Writer
 ) -> JSONResponse:
     reason = change.reason if change is not None else None
     use_case = service.suspend_channel if kind == "suspend" else service.resume_channel
-    return write(
-        svc,
-        actor,
-        key,
-        Statement(f"channel.{kind}", body={"channel": pair, "request": body}, signed=signed),
-        lambda conn, now: use_case(conn, actor, pair, reason, now),
+    return w.write(
+        f"channel.{kind}",
+        lambda conn, now: use_case(conn, w.actor, pair, reason, now),
         subject="channel",
+        statement_body={"channel": pair, "request": w.body},
     )
 
 
 @router.post("/channels/{pair}/suspend", response_model=ChannelOut)
 def suspend_channel(
-    pair: str,
-    svc: ServicesDep,
-    actor: ActorDep,
-    body: RawBody,
-    signed: SignatureDep,
-    change: ChannelChangeIn | None = None,
-    key: IdempotencyKey = None,
+    pair: str, w: BodyWriterDep, change: ChannelChangeIn | None = None
 ) -> JSONResponse:
     """Suspend the channel: no messages over it and no comms checks until it is resumed."""
-    return _change("suspend", pair, change, svc, actor, body, signed, key)
+    return _change("suspend", pair, change, w)
 
 
 @router.post("/channels/{pair}/resume", response_model=ChannelOut)
 def resume_channel(
-    pair: str,
-    svc: ServicesDep,
-    actor: ActorDep,
-    body: RawBody,
-    signed: SignatureDep,
-    change: ChannelChangeIn | None = None,
-    key: IdempotencyKey = None,
+    pair: str, w: BodyWriterDep, change: ChannelChangeIn | None = None
 ) -> JSONResponse:
-    return _change("resume", pair, change, svc, actor, body, signed, key)
+    return _change("resume", pair, change, w)

@@ -10,16 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
-from deconfliction.http import (
-    ActorDep,
-    IdempotencyKey,
-    RawBody,
-    ServicesDep,
-    SignatureDep,
-    read,
-    with_etag,
-    write,
-)
+from deconfliction.http import ActorDep, BodyWriterDep, ServicesDep, Writer, read, with_etag
 from deconfliction.incidents import service
 from deconfliction.incidents.models import (
     DuplicateIn,
@@ -30,27 +21,16 @@ from deconfliction.incidents.models import (
     IncidentState,
     NoteIn,
 )
-from deconfliction.record.service import Statement
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 Step = Callable[[Connection, datetime], BaseModel]
 
 
 @router.post("", status_code=201, response_model=IncidentOut)
-def report(
-    incident: IncidentIn,
-    svc: ServicesDep,
-    actor: ActorDep,
-    body: RawBody,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    return write(
-        svc,
-        actor,
-        key,
-        Statement("incident.report", body=body, signed=signed),
-        lambda conn, now: service.report(conn, actor, incident, now),
+def report(incident: IncidentIn, w: BodyWriterDep) -> JSONResponse:
+    return w.write(
+        "incident.report",
+        lambda conn, now: service.report(conn, w.actor, incident, now),
         subject="incident",
         status=201,
     )
@@ -75,156 +55,70 @@ def get_incident(incident_id: int, svc: ServicesDep, actor: ActorDep) -> JSONRes
         return with_etag(service.get(conn, actor, incident_id))
 
 
-def _step(
-    name: str,
-    incident_id: int,
-    svc: ServicesDep,
-    actor: ActorDep,
-    body: object,
-    signed: SignatureDep,
-    key: str | None,
-    use_case: Step,
-) -> JSONResponse:
-    return write(
-        svc,
-        actor,
-        key,
-        Statement(f"incident.{name}", target=incident_id, body=body, signed=signed),
-        use_case,
-        subject="incident",
-    )
+def _step(w: Writer, name: str, incident_id: int, use_case: Step) -> JSONResponse:
+    """A lifecycle step: the statement `incident.<name>` about the incident, with the body."""
+    return w.write(f"incident.{name}", use_case, subject="incident", target=incident_id)
+
+
+def _note(note: NoteIn | None) -> str | None:
+    return note.note if note else None
 
 
 @router.post("/{incident_id}/acknowledge", response_model=IncidentOut)
-def acknowledge(
-    incident_id: int,
-    svc: ServicesDep,
-    actor: ActorDep,
-    body: RawBody,
-    signed: SignatureDep,
-    note: NoteIn | None = None,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    text = note.note if note else None
+def acknowledge(incident_id: int, w: BodyWriterDep, note: NoteIn | None = None) -> JSONResponse:
     return _step(
+        w,
         "acknowledge",
         incident_id,
-        svc,
-        actor,
-        body,
-        signed,
-        key,
-        lambda conn, now: service.acknowledge(conn, actor, incident_id, text, now),
+        lambda conn, now: service.acknowledge(conn, w.actor, incident_id, _note(note), now),
     )
 
 
 @router.post("/{incident_id}/review", response_model=IncidentOut)
-def start_review(
-    incident_id: int,
-    svc: ServicesDep,
-    actor: ActorDep,
-    body: RawBody,
-    signed: SignatureDep,
-    note: NoteIn | None = None,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    text = note.note if note else None
+def start_review(incident_id: int, w: BodyWriterDep, note: NoteIn | None = None) -> JSONResponse:
     return _step(
+        w,
         "review",
         incident_id,
-        svc,
-        actor,
-        body,
-        signed,
-        key,
-        lambda conn, now: service.start_review(conn, actor, incident_id, text, now),
+        lambda conn, now: service.start_review(conn, w.actor, incident_id, _note(note), now),
     )
 
 
 @router.post("/{incident_id}/findings", response_model=IncidentOut)
-def findings(
-    incident_id: int,
-    found: FindingsIn,
-    svc: ServicesDep,
-    actor: ActorDep,
-    body: RawBody,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
+def findings(incident_id: int, found: FindingsIn, w: BodyWriterDep) -> JSONResponse:
     return _step(
+        w,
         "findings",
         incident_id,
-        svc,
-        actor,
-        body,
-        signed,
-        key,
-        lambda conn, now: service.record_findings(conn, actor, incident_id, found, now),
+        lambda conn, now: service.record_findings(conn, w.actor, incident_id, found, now),
     )
 
 
 @router.post("/{incident_id}/close", response_model=IncidentOut)
-def close(
-    incident_id: int,
-    svc: ServicesDep,
-    actor: ActorDep,
-    body: RawBody,
-    signed: SignatureDep,
-    note: NoteIn | None = None,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    text = note.note if note else None
+def close(incident_id: int, w: BodyWriterDep, note: NoteIn | None = None) -> JSONResponse:
     return _step(
+        w,
         "close",
         incident_id,
-        svc,
-        actor,
-        body,
-        signed,
-        key,
-        lambda conn, now: service.close(conn, actor, incident_id, text, now),
+        lambda conn, now: service.close(conn, w.actor, incident_id, _note(note), now),
     )
 
 
 @router.post("/{incident_id}/duplicate", response_model=IncidentOut)
-def duplicate(
-    incident_id: int,
-    of: DuplicateIn,
-    svc: ServicesDep,
-    actor: ActorDep,
-    body: RawBody,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
+def duplicate(incident_id: int, of: DuplicateIn, w: BodyWriterDep) -> JSONResponse:
     return _step(
+        w,
         "duplicate",
         incident_id,
-        svc,
-        actor,
-        body,
-        signed,
-        key,
-        lambda conn, now: service.mark_duplicate(conn, actor, incident_id, of, now),
+        lambda conn, now: service.mark_duplicate(conn, w.actor, incident_id, of, now),
     )
 
 
 @router.post("/{incident_id}/evidence", response_model=IncidentOut)
-def add_evidence(
-    incident_id: int,
-    evidence: list[EvidenceIn],
-    svc: ServicesDep,
-    actor: ActorDep,
-    body: RawBody,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
+def add_evidence(incident_id: int, evidence: list[EvidenceIn], w: BodyWriterDep) -> JSONResponse:
     return _step(
+        w,
         "evidence",
         incident_id,
-        svc,
-        actor,
-        body,
-        signed,
-        key,
-        lambda conn, now: service.add_evidence(conn, actor, incident_id, evidence, now),
+        lambda conn, now: service.add_evidence(conn, w.actor, incident_id, evidence, now),
     )

@@ -10,15 +10,12 @@ from fastapi.responses import JSONResponse, Response
 
 from deconfliction.http import (
     ActorDep,
+    BodyWriterDep,
     ExpectedVersion,
-    IdempotencyKey,
-    RawBody,
     ServicesDep,
-    SignatureDep,
+    WriterDep,
     read,
-    write,
 )
-from deconfliction.record.service import Statement, perform_write, receipt_header
 from deconfliction.volumes import feature, feature_collection
 from deconfliction.zones import service, transfer
 from deconfliction.zones.formats import ExportFormat
@@ -31,20 +28,10 @@ Format = Annotated[Literal["json", "geojson"], Query()]
 
 
 @router.post("", status_code=201, response_model=ZoneOut)
-def declare(
-    zone: ZoneIn,
-    svc: ServicesDep,
-    actor: ActorDep,
-    body: RawBody,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    return write(
-        svc,
-        actor,
-        key,
-        Statement("zone.declare", body=body, signed=signed),
-        lambda conn, now: service.declare(conn, actor, zone, now),
+def declare(zone: ZoneIn, w: BodyWriterDep) -> JSONResponse:
+    return w.write(
+        "zone.declare",
+        lambda conn, now: service.declare(conn, w.actor, zone, now),
         subject="zone",
         status=201,
     )
@@ -77,35 +64,17 @@ def zone_feature(zone: ZoneOut) -> dict[str, Any]:
 
 
 @router.post("/import", response_model=ImportOut)
-def import_zones(
-    request: ImportIn,
-    svc: ServicesDep,
-    actor: ActorDep,
-    body: RawBody,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
+def import_zones(request: ImportIn, w: BodyWriterDep) -> JSONResponse:
     """Zones from a NOTAM, OpenAir, ED-269 or GeoJSON file: one signed statement, a fact per
     zone; ``dry_run`` answers what would change and writes nothing."""
     if request.dry_run:
-        with read(svc) as conn:
-            planned = transfer.import_zones(conn, actor, request, svc.clock())
+        with read(w.svc) as conn:
+            planned = transfer.import_zones(conn, w.actor, request, w.svc.clock())
         return JSONResponse(planned.model_dump(mode="json"))
-    now = svc.clock()
-    code, answer, receipt = perform_write(
-        svc.engine,
-        actor,
-        key,
-        Statement("zone.import", body=body, signed=signed),
-        lambda conn: (
-            200,
-            transfer.import_zones(conn, actor, request, now).model_dump(mode="json"),
-        ),
-        lambda _: "zone/import",
-        now,
-    )
-    return JSONResponse(
-        answer, status_code=code, headers={"Deconfliction-Receipt": receipt_header(receipt)}
+    return w.write(
+        "zone.import",
+        lambda conn, now: transfer.import_zones(conn, w.actor, request, now),
+        subject="zone/import",
     )
 
 
@@ -134,37 +103,21 @@ def get_zone(zone_id: int, svc: ServicesDep, actor: ActorDep) -> JSONResponse:
 
 
 @router.post("/{zone_id}/consent", response_model=ZoneOut)
-def consent(
-    zone_id: int,
-    svc: ServicesDep,
-    actor: ActorDep,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    return write(
-        svc,
-        actor,
-        key,
-        Statement("zone.consent", target=zone_id, signed=signed),
-        lambda conn, now: service.consent(conn, actor, zone_id, now),
+def consent(zone_id: int, w: WriterDep) -> JSONResponse:
+    return w.write(
+        "zone.consent",
+        lambda conn, now: service.consent(conn, w.actor, zone_id, now),
         subject="zone",
+        target=zone_id,
     )
 
 
 @router.post("/{zone_id}/withdraw", response_model=ZoneOut)
-def withdraw(
-    zone_id: int,
-    svc: ServicesDep,
-    actor: ActorDep,
-    version: ExpectedVersion,
-    signed: SignatureDep,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    return write(
-        svc,
-        actor,
-        key,
-        Statement("zone.withdraw", target=zone_id, version=version, signed=signed),
-        lambda conn, now: service.withdraw(conn, actor, zone_id, version, now),
+def withdraw(zone_id: int, w: WriterDep, version: ExpectedVersion) -> JSONResponse:
+    return w.write(
+        "zone.withdraw",
+        lambda conn, now: service.withdraw(conn, w.actor, zone_id, version, now),
         subject="zone",
+        target=zone_id,
+        version=version,
     )
