@@ -15,10 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +25,7 @@ import httpx
 import psycopg
 import pytest
 import uvicorn
+from bench.serving import Server, free_port
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 from websockets.sync.client import ClientConnection, connect
@@ -43,35 +40,6 @@ from tests.hotline.conftest import HOTLINE_AREA, make_app, notice
 WAIT_S = 30.0  # a wake comes in milliseconds; this only bounds a test that fails
 NEVER_S = "3600"  # the fallback poll during these tests: longer than any wait
 START_LIMIT_S = 180.0  # a server process starting on a busy machine
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_ready(process: subprocess.Popen[bytes], base: str, log: Path) -> None:
-    deadline = time.monotonic() + START_LIMIT_S
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"server exited: {log.read_text(errors='replace')}"
-        try:
-            if httpx.get(f"{base}/openapi.json", timeout=5.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"server at {base} not ready after {START_LIMIT_S:.0f} s")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=30)
 
 
 class Served:
@@ -252,24 +220,17 @@ def replicas(pg_url: str, tmp_path: Path) -> Iterator[tuple[list[str], dict[str,
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     tokens = dict(line.split("\t") for line in result.stdout.splitlines())
-    environment = {**os.environ, "DECONFLICTION_STREAM_POLL_S": NEVER_S}
-    servers: list[tuple[subprocess.Popen[bytes], str, Path]] = []
+    servers = [
+        Server(pg_url, tmp_path / f"server{k}.log", {"DECONFLICTION_STREAM_POLL_S": NEVER_S})
+        for k in (1, 2)
+    ]
     try:
-        for k in (1, 2):
-            port, log = free_port(), tmp_path / f"server{k}.log"
-            with log.open("wb") as out:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "deconfliction.cli", "serve", "--db", pg_url,
-                     "--port", str(port)],
-                    stdout=out, stderr=subprocess.STDOUT, env=environment,
-                )  # fmt: skip
-            servers.append((process, f"http://127.0.0.1:{port}", log))
-        for process, base, log in servers:
-            wait_ready(process, base, log)
-        yield [base for _, base, _ in servers], tokens
+        for server in servers:
+            server.start(START_LIMIT_S)
+        yield [server.base for server in servers], tokens
     finally:
-        for process, _, _ in servers:
-            stop(process)
+        for server in servers:
+            server.stop()
 
 
 @pytest.mark.postgres
