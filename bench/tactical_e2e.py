@@ -20,7 +20,8 @@ Reported: p50/p99/max of send-to-arrival over the planted encounters (issue #6 a
 250 ms at 5,000 tracks updating at 1 Hz), the feeds' counters (every event accepted?), the
 server's CPU, and what the server's work costs at that load, in this process: the CPU time of
 taking one CoT event (process time, little moved by other load), and the cycle over the run's
-last picture (the 5,000 tracks): an early cycle, and a counted one with its picture write.
+last picture (the 5,000 tracks): an early cycle (the tracks that reported since the last one),
+a counted one (the whole picture), and the picture write (every track, in pieces).
 
 Run: ``python -m bench tactical_e2e``. BENCH_E2E_TRACKS, BENCH_E2E_ENCOUNTERS and
 DECONFLICTION_REACT_MS (the server's early-cycle spacing; 0 = only the 1 Hz cycles) change it.
@@ -35,8 +36,10 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -48,6 +51,7 @@ from deconfliction.feeds.cot import CotSplitter, cot_time, event_state
 from deconfliction.store.db import make_engine
 from deconfliction.tracks.loop import LoopConfig, TacticalLoop
 from deconfliction.tracks.picture import IntakeRules, TrackPicture, TrackState
+from deconfliction.tracks.service import PIECE_ROWS
 
 TRACKS = int(os.environ.get("BENCH_E2E_TRACKS", "5000"))
 ENCOUNTERS = int(os.environ.get("BENCH_E2E_ENCOUNTERS", "120"))
@@ -257,11 +261,25 @@ def _states(traffic: list[Traffic], now: datetime) -> list[TrackState]:
     ]
 
 
-def cycle_at_load(url: str, traffic: list[Traffic]) -> tuple[float, float, float, float, int]:
+@dataclass
+class CycleCosts:
+    """Medians of 10, in ms, over the run's last picture."""
+
+    tracks: int
+    early_wall: float
+    early_cpu: float
+    counted_wall: float
+    counted_cpu: float
+    write_wall: float
+    write_cpu: float
+    piece_wall: float  # a piece of the picture write: what an alert may wait for
+
+
+def cycle_at_load(url: str, traffic: list[Traffic], react_s: float) -> CycleCosts:
     """The cycle over the run's last picture (every track of ``traffic`` at its last place), in
-    a loop in this process on the run's database, medians of 10 in ms: an early cycle's wall
-    and CPU time, and a counted cycle's (every track reported since the last one, so the
-    picture write has them all)."""
+    a loop in this process on the run's database: an early cycle after the share of the tracks
+    that reports in ``react_s`` at 1 Hz, a counted cycle (the whole picture), and the picture
+    write of every track in its pieces."""
     engine = make_engine(url)
     picture = TrackPicture()
     now = datetime.now(UTC)
@@ -269,24 +287,29 @@ def cycle_at_load(url: str, traffic: list[Traffic]) -> tuple[float, float, float
         picture.update(state)
     loop = TacticalLoop(engine, picture, LoopConfig(), persist=True)
     loop.step(now)  # reads the zones, resumes the stored alerts, writes the picture once
-    early_wall, early_cpu, counted_wall, counted_cpu = [], [], [], []
+    every = max(1, round(1.0 / react_s))
+    samples: dict[str, list[float]] = {}
+
+    def timed(name: str, work: Callable[[], object]) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        work()
+        samples.setdefault(f"{name}_wall", []).append(time.perf_counter() - wall)
+        samples.setdefault(f"{name}_cpu", []).append(time.process_time() - cpu)
+
     for k in range(1, 11):
         at = now + timedelta(seconds=k)
-        for state in _states(traffic, at):
+        states = _states(traffic, at)
+        for state in states[k % every :: every]:
             picture.update(state)
-        wall, cpu = time.perf_counter(), time.process_time()
-        loop.step(at, counted=False)
-        early_wall.append(time.perf_counter() - wall)
-        early_cpu.append(time.process_time() - cpu)
-        wall, cpu = time.perf_counter(), time.process_time()
-        loop.step(at)
-        counted_wall.append(time.perf_counter() - wall)
-        counted_cpu.append(time.process_time() - cpu)
+        timed("early", partial(loop.step, at, counted=False))
+        for state in states:
+            picture.update(state)
+        timed("counted", partial(loop.step, at, write=False))
+        timed("write", loop.write_picture)
     engine.dispose()
-    medians = [
-        1e3 * statistics.median(x) for x in (early_wall, early_cpu, counted_wall, counted_cpu)
-    ]
-    return medians[0], medians[1], medians[2], medians[3], len(picture)
+    medians = {name: 1e3 * statistics.median(x) for name, x in samples.items()}
+    pieces = -(-len(picture) // PIECE_ROWS)
+    return CycleCosts(len(picture), piece_wall=medians["write_wall"] / pieces, **medians)
 
 
 def intake_cpu_us(count: int = 2000) -> float:
@@ -324,6 +347,7 @@ def main() -> None:
         time.sleep(WARM_S)
         cpu_before = seed.cpu_seconds(server.process.pid)
         began = time.monotonic()
+        began_pc = time.perf_counter()
         for k in range(ENCOUNTERS):
             plant(feeders, rng, k, time.monotonic())
             time.sleep(1.0 / ENCOUNTERS_PER_S)
@@ -350,13 +374,13 @@ def main() -> None:
     finally:
         stop.set()
         seed.stop_server(server)
-    early_ms, early_cpu_ms, counted_ms, counted_cpu_ms, pictured = cycle_at_load(
-        url, [f.traffic for f in feeders.values()]
-    )
+    react_s = LoopConfig.from_env(os.environ).react_s or LoopConfig.react_s or 0.05
+    costs = cycle_at_load(url, [f.traffic for f in feeders.values()], react_s)
     parse_us = intake_cpu_us()
 
     latencies: list[float] = []
     waits: list[float] = []  # send to the start of the cycle that raised it
+    sent: list[float] = []  # seconds after the first encounter
     missing = 0
     for k in range(ENCOUNTERS):
         uid = f"enc-{k}"
@@ -367,10 +391,12 @@ def main() -> None:
         else:
             latencies.append(got[0] - sent_at[0])
             waits.append(got[1] - sent_at[1])
+            sent.append(sent_at[0] - began_pc)
     p50 = seed.quantile_ms(latencies, 0.5)
     p99 = seed.quantile_ms(latencies, 0.99)
     worst = 1e3 * max(latencies) if latencies else float("nan")
-    sent = sum(f.sent for f in feeders.values())
+    slowest = sorted(zip(latencies, waits, sent, strict=True), reverse=True)[:5]
+    events_sent = sum(f.sent for f in feeders.values())
     accepted = sum(f["accepted"] for f in feeds)
     dropped: dict[str, int] = {}
     for f in feeds:
@@ -381,7 +407,7 @@ def main() -> None:
         [
             ("tracks over CoT TCP (2 feeds, 1 Hz, 10 slices/s)", f"{TRACKS:,}"),
             ("server early cycles (DECONFLICTION_REACT_MS)", f"{react_ms} ms"),
-            ("events sent / accepted by the feeds", f"{sent:,} / {accepted:,}"),
+            ("events sent / accepted by the feeds", f"{events_sent:,} / {accepted:,}"),
             ("events dropped by the feeds", json.dumps(dropped) if dropped else "0"),
             (
                 "feeder slices sent late (client side)",
@@ -402,6 +428,10 @@ def main() -> None:
                 "of which: send -> start of the cycle that raised it, p50 / p99",
                 f"{seed.quantile_ms(waits, 0.5):.0f} / {seed.quantile_ms(waits, 0.99):.0f} ms",
             ),
+            (
+                "slowest five: sent at +s: ms (of which before the cycle)",
+                ", ".join(f"+{at:.0f}: {1e3 * t:.0f} ({1e3 * w:.0f})" for t, w, at in slowest),
+            ),
             ("stream events seen (all kinds)", json.dumps(dict(sorted(listener.kinds.items())))),
             ("server CPU during the measured phase", f"{cpu_s / measured_s:.0%} of a core"),
             ("server RSS at the end / peak", f"{rss_end:,.0f} / {rss_peak:,.0f} MiB"),
@@ -410,12 +440,18 @@ def main() -> None:
                 f"{parse_us:.0f} us / {parse_us * TRACKS / 1e6:.0%} of a core",
             ),
             (
-                f"early cycle at that load ({pictured:,} tracks, in process): wall / CPU",
-                f"{early_ms:.0f} / {early_cpu_ms:.0f} ms",
+                f"early cycle at that load ({costs.tracks:,} tracks, in process, the "
+                f"{react_s * 1e3:.0f} ms share reported): wall / CPU",
+                f"{costs.early_wall:.1f} / {costs.early_cpu:.1f} ms",
             ),
             (
-                "counted cycle (alerts, picture write of every track): wall / CPU",
-                f"{counted_ms:.0f} / {counted_cpu_ms:.0f} ms",
+                "counted cycle (whole picture, alerts): wall / CPU",
+                f"{costs.counted_wall:.0f} / {costs.counted_cpu:.0f} ms",
+            ),
+            (
+                f"picture write of every track (every {LoopConfig.picture_every_s:.0f} s): "
+                "wall / CPU / a piece",
+                f"{costs.write_wall:.0f} / {costs.write_cpu:.0f} / {costs.piece_wall:.1f} ms",
             ),
         ]
     )

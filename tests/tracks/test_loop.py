@@ -8,14 +8,16 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import Connection, Engine, select
 
 from deconfliction.store import tables as t
 from deconfliction.store.db import transaction
+from deconfliction.tracks import service
 from deconfliction.tracks.loop import LoopConfig, TacticalLoop
 from deconfliction.tracks.models import AlertOut
 from deconfliction.tracks.picture import TrackPicture, TrackState, reckoned
-from deconfliction.tracks.service import load_picture
+from deconfliction.tracks.service import flush_picture, load_picture
 from tests.conftest import FakeClock
 from tests.tracks.conftest import declare_zone, state
 
@@ -255,3 +257,133 @@ def test_a_failing_hook_does_not_stop_the_loop(
     assert len(loop.step(clock.now).events) == 1
     clock.advance(seconds=1)
     assert loop.step(clock.now).events == []
+
+
+def test_an_early_cycle_looks_only_at_the_tracks_that_reported(
+    engine: Engine, clock: FakeClock, tokens: dict[str, str]
+) -> None:
+    box = _box(38.8, 34.7, 39.0, 34.9)
+    zone = declare_zone(
+        engine, tokens, "il-duty", _zone("South", "no_entry", box, 3000, clock.now), clock.now
+    )
+    picture = TrackPicture()
+    seen = Recorder()
+    loop = TacticalLoop(engine, picture, on_alert=seen)
+    background = [state("IL", "far", 33.0, 36.0, 9000, 200, 0, clock.now)]
+    _report(picture, background, clock.now)
+    loop.step(clock.now)  # counted: the whole picture, nothing to raise
+    assert seen.events == [] and picture.take_reported() == set()
+    # A converging pair and a track into the zone enter the picture but are taken off the
+    # reported set: an early cycle does not look at them ...
+    clock.advance(seconds=0.2)
+    pair = [
+        state("IL", "sufa", 34.8, 38.3, 6000, 200, 90, clock.now),
+        state("TR", "akinci", 34.8, 38.9, 6100, 200, 270, clock.now),
+    ]
+    intruder = [state("TR", "low", 34.75, 38.6, 2000, 100, 90, clock.now)]
+    _report(picture, pair + intruder, clock.now)
+    picture.take_reported()
+    assert loop.step(clock.now, counted=False).findings == []
+    # ... until one of the pair reports: the pair is found from that side alone, the
+    # intruder (silent) is not.
+    clock.advance(seconds=0.2)
+    _report(picture, pair[1:], clock.now)
+    result = loop.step(clock.now, counted=False)
+    assert [(f.kind, f.a, f.b) for f in result.findings] == [("pair", "IL/sufa", "TR/akinci")]
+    assert [e for _, e in seen.events] == ["raised"]
+    # The intruder reports: its zone entry (and no other pair) comes from the next early cycle.
+    clock.advance(seconds=0.2)
+    _report(picture, intruder, clock.now)
+    found = loop.step(clock.now, counted=False).findings
+    assert [(f.kind, f.a, f.zone) for f in found if f.kind == "zone"] == [("zone", "TR/low", zone)]
+    # A counted cycle sees everything again, and the alert held by the early cycle stays one.
+    clock.advance(seconds=0.4)
+    full = loop.step(clock.now).findings
+    assert {(f.kind, f.a) for f in full} >= {("pair", "IL/sufa"), ("zone", "TR/low")}
+    with transaction(engine, write=False) as conn:
+        kinds = sorted(r.kind for r in conn.execute(select(t.alerts)))
+    assert kinds.count("pair") == sum(1 for f in full if f.kind == "pair")
+
+
+def test_the_picture_is_written_in_pieces_and_a_failed_piece_is_retried(
+    engine: Engine, clock: FakeClock, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    picture = TrackPicture()
+    for k in range(7):
+        picture.update(state("TR", f"t{k}", 34.0 + k / 10, 38.0, 5000, 100, 90, clock.now))
+    with transaction(engine, write=False) as conn:
+        before = conn.execute(select(t.track_states)).all()
+    assert before == []
+    assert flush_picture(engine, picture, piece=3) == 7
+    with transaction(engine, write=False) as conn:
+        stored = {r.track_id for r in conn.execute(select(t.track_states))}
+    assert stored == {f"t{k}" for k in range(7)}
+
+    # The third piece fails: the two pieces written stay, the rest goes back to the picture.
+    clock.advance(seconds=1)
+    for k in range(7):
+        picture.update(state("TR", f"t{k}", 35.0, 38.0 + k / 10, 5000, 100, 90, clock.now))
+    calls = 0
+    real = service.write_changes
+
+    def failing(conn: Connection, upserts: list[TrackState], deletes: list[str]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("disk full")
+        real(conn, upserts, deletes)
+
+    monkeypatch.setattr(service, "write_changes", failing)
+    with pytest.raises(RuntimeError):
+        flush_picture(engine, picture, piece=3)
+    upserts, _ = picture.take_changes()
+    assert [s.id for s in upserts] == ["t6"]
+    with transaction(engine, write=False) as conn:
+        lat = {r.track_id: r.lat for r in conn.execute(select(t.track_states))}
+    assert [lat[f"t{k}"] for k in range(7)] == [35.0] * 6 + [pytest.approx(34.6)]
+
+
+def test_new_alerts_commit_first_and_stay_held_when_the_updates_fail(
+    engine: Engine, clock: FakeClock, tokens: dict[str, str]
+) -> None:
+    failing = {"updated": 1}
+    committed: list[tuple[int, str]] = []
+
+    def in_tx(conn: Connection, alert: AlertOut, event: str) -> None:
+        if failing.get(event):
+            failing[event] -= 1
+            raise RuntimeError("stream write failed")
+
+    picture = TrackPicture()
+    loop = TacticalLoop(
+        engine,
+        picture,
+        LoopConfig(update_every=1),
+        on_alert=lambda alert, event: committed.append((alert.id, event)),
+        on_alert_in_tx=in_tx,
+    )
+    first = [
+        state("IL", "a", 34.8, 38.3, 6000, 200, 90, clock.now),
+        state("TR", "b", 34.8, 38.9, 6000, 200, 270, clock.now),
+    ]
+    first = _report(picture, first, clock.now)
+    loop.step(clock.now)
+    ((first_id, _),) = committed
+    clock.advance(seconds=1)
+    second = [
+        state("IL", "c", 33.8, 37.3, 9000, 200, 90, clock.now),
+        state("TR", "d", 33.8, 37.9, 9000, 200, 270, clock.now),
+    ]
+    _report(picture, first + second, clock.now)
+    # The cycle raises c/d and updates a/b; the update's transaction fails.
+    with pytest.raises(RuntimeError):
+        loop.step(clock.now)
+    ((second_id, event),) = committed[1:]
+    assert event == "raised" and second_id != first_id
+    with transaction(engine, write=False) as conn:
+        assert conn.execute(select(t.alerts.c.id)).scalars().all() == [first_id, second_id]
+    # The next cycle does not raise c/d again; it updates both.
+    clock.advance(seconds=1)
+    _report(picture, first + second, clock.now)
+    loop.step(clock.now)
+    assert sorted(committed[2:]) == [(first_id, "updated"), (second_id, "updated")]

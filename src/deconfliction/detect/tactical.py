@@ -60,7 +60,7 @@ import shapely
 from numpy.typing import NDArray
 from pyproj import Geod
 
-from deconfliction.detect.tactical_grid import overlapping_pairs
+from deconfliction.detect.tactical_grid import overlapping_pairs, pairs_touching
 from deconfliction.detect.tactical_plane import ConformalPlane, PlaneTracks
 
 FloatArray = NDArray[np.float64]
@@ -276,15 +276,28 @@ def pair_test(
     )
 
 
-def candidate_pairs(
+class SweptBoxes(NamedTuple):
+    """Every track's swept look-ahead box in the plane and in altitude, grown by half of each
+    minimum, and the party group of each track (None when pairs of one party count too)."""
+
+    x0: FloatArray
+    x1: FloatArray
+    y0: FloatArray
+    y1: FloatArray
+    z0: FloatArray
+    z1: FloatArray
+    groups: IntArray | None
+
+
+def swept_boxes(
     plane: ConformalPlane,
     tracks: PlaneTracks,
     batch: TrackBatch,
     minima: TacticalMinima,
     same_party: bool,
     extra_horizontal_s: float = 0.0,
-) -> tuple[IntArray, IntArray]:
-    """Pairs whose swept look-ahead boxes overlap: a superset of the conflicts (broad phase).
+) -> SweptBoxes:
+    """The broad phase's boxes: two tracks whose boxes do not overlap cannot be in conflict.
     ``extra_horizontal_s`` sweeps the horizontal boxes that much beyond the look-ahead (for
     criteria that alert before the distance is reached, like modified tau)."""
     look = minima.lookahead_s
@@ -305,9 +318,9 @@ def candidate_pairs(
     ze = batch.alt_m + batch.vs_mps * look
     groups = None
     if not same_party:
-        codes: dict[str, int] = {}
-        groups = np.array([codes.setdefault(p, len(codes)) for p in batch.party], dtype=np.int64)
-    return overlapping_pairs(
+        codes = {p: k for k, p in enumerate(dict.fromkeys(batch.party))}
+        groups = np.fromiter(map(codes.__getitem__, batch.party), np.int64, len(batch))
+    return SweptBoxes(
         x0 - grow_h,
         x1 + grow_h,
         y0 - grow_h,
@@ -315,6 +328,20 @@ def candidate_pairs(
         np.minimum(batch.alt_m, ze) - grow_v,
         np.maximum(batch.alt_m, ze) + grow_v,
         groups,
+    )
+
+
+def candidate_pairs(
+    plane: ConformalPlane,
+    tracks: PlaneTracks,
+    batch: TrackBatch,
+    minima: TacticalMinima,
+    same_party: bool,
+    extra_horizontal_s: float = 0.0,
+) -> tuple[IntArray, IntArray]:
+    """Pairs whose swept look-ahead boxes overlap: a superset of the conflicts (broad phase)."""
+    return overlapping_pairs(
+        *swept_boxes(plane, tracks, batch, minima, same_party, extra_horizontal_s)
     )
 
 
@@ -332,6 +359,30 @@ def detect_conflicts(
     plane = plane_for(batch, origin)
     tracks = plane_tracks(batch, plane)
     i, j = candidate_pairs(plane, tracks, batch, minima, same_party)
+    return conflict_list(
+        batch, i, j, pair_test(plane, tracks, batch.alt_m, batch.vs_mps, i, j, minima)
+    )
+
+
+def detect_conflicts_of(
+    batch: TrackBatch,
+    rows: IntArray,
+    minima: TacticalMinima = TacticalMinima(),
+    *,
+    same_party: bool = False,
+    origin: tuple[float, float] | None = None,
+) -> list[TacticalConflict]:
+    """The conflicts of :func:`detect_conflicts` that involve at least one of the tracks at
+    ``rows`` (indices into ``batch``), found without pairing the other tracks among themselves:
+    the loop's early cycles, which look only at the tracks that reported since the last cycle.
+    Exactly the same pairs and figures as the full engine's for those tracks, given the same
+    ``origin`` (the plane)."""
+    if len(batch) < 2 or len(rows) == 0:
+        return []
+    plane = plane_for(batch, origin)
+    tracks = plane_tracks(batch, plane)
+    x0, x1, y0, y1, z0, z1, groups = swept_boxes(plane, tracks, batch, minima, same_party)
+    i, j = pairs_touching(x0, x1, y0, y1, z0, z1, rows, groups)
     return conflict_list(
         batch, i, j, pair_test(plane, tracks, batch.alt_m, batch.vs_mps, i, j, minima)
     )

@@ -106,3 +106,79 @@ def overlapping_pairs(
         & (bb[:, 2] <= ba[:, 3])
     )
     return box[a[hit]], box[b[hit]]
+
+
+def pairs_touching(
+    x0: FloatArray,
+    x1: FloatArray,
+    y0: FloatArray,
+    y1: FloatArray,
+    z0: FloatArray,
+    z1: FloatArray,
+    query: IntArray,
+    groups: IntArray | None = None,
+) -> tuple[IntArray, IntArray]:
+    """Index pairs (i, j), each unordered pair once, of overlapping boxes (closed intervals in
+    x, y and z) of which at least one is in ``query``: the pairs :func:`overlapping_pairs` finds
+    that touch those boxes, without pairing all the others among themselves. ``i`` is always
+    in ``query``. With ``groups``, pairs of boxes of the same group are left out.
+
+    Every box goes into the cells it touches, sorted by cell; each query box then meets the
+    entries of its own cells, and a pair met in several cells is kept only in the cell holding
+    the lower-left corner of the two boxes' overlap (as in :func:`overlapping_pairs`). A pair of
+    two query boxes is met from both sides and kept from the lower index."""
+    n = x0.shape[0]
+    empty = np.empty(0, dtype=np.int64)
+    query = np.unique(np.asarray(query, dtype=np.int64))
+    if n < 2 or query.shape[0] == 0:
+        return empty, empty
+    ox, oy = float(x0.min()), float(y0.min())
+    extent = max(float(x1.max()) - ox, float(y1.max()) - oy)
+    cell = max(float(np.mean(x1 - x0 + y1 - y0)) / 2.0, extent / _MAX_CELLS_PER_SIDE, 1.0)
+    ix0 = ((x0 - ox) // cell).astype(np.int64)
+    iy0 = ((y0 - oy) // cell).astype(np.int64)
+    nx = ((x1 - ox) // cell).astype(np.int64) - ix0 + 1
+    ny = ((y1 - oy) // cell).astype(np.int64) - iy0 + 1
+    rows = int(iy0.max() + ny.max()) + 1
+
+    def entries(boxes: IntArray) -> tuple[IntArray, IntArray, NDArray[np.uint8]]:
+        """(box, cell, first-column/first-row bits) of every cell each of ``boxes`` touches."""
+        per_box = nx[boxes] * ny[boxes]
+        box = np.repeat(boxes, per_box)
+        k = np.arange(box.shape[0], dtype=np.int64) - np.repeat(
+            np.cumsum(per_box) - per_box, per_box
+        )
+        ny_e = ny[box]
+        kx = k // ny_e
+        ky = k - kx * ny_e
+        first = (kx == 0).astype(np.uint8) | ((ky == 0).astype(np.uint8) << 1)
+        return box, (ix0[box] + kx) * rows + (iy0[box] + ky), first
+
+    box, cell_id, first = entries(np.arange(n, dtype=np.int64))
+    order = np.argsort(cell_id, kind="stable")
+    box, cell_id, first = box[order], cell_id[order], first[order]
+    q_box, q_cell, q_first = entries(query)
+    start = np.searchsorted(cell_id, q_cell, side="left")
+    count = np.searchsorted(cell_id, q_cell, side="right") - start
+    a = np.repeat(np.arange(q_box.shape[0], dtype=np.int64), count)
+    b = np.arange(a.shape[0], dtype=np.int64) + np.repeat(start - (np.cumsum(count) - count), count)
+    i = q_box[a]
+    j = box[b]
+    keep = ((q_first[a] | first[b]) == 3) & (i != j)
+    # A pair of two query boxes: kept from the lower index only.
+    in_query = np.zeros(n, dtype=bool)
+    in_query[query] = True
+    keep &= ~in_query[j] | (i < j)
+    if groups is not None:
+        keep &= groups[i] != groups[j]
+    i = i[keep]
+    j = j[keep]
+    hit = (
+        (x0[i] <= x1[j])
+        & (x0[j] <= x1[i])
+        & (y0[i] <= y1[j])
+        & (y0[j] <= y1[i])
+        & (z0[i] <= z1[j])
+        & (z0[j] <= z1[i])
+    )
+    return i[hit], j[hit]

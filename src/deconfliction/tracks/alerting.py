@@ -225,6 +225,14 @@ class Hysteresis:
                 plan.next_state[key] = replace(held, misses=misses)
         return plan
 
+    def apply_raised(self, plan: Plan, raised_ids: list[int]) -> None:
+        """Hold only the alerts ``plan`` raised, stored under ``raised_ids``, and leave the rest
+        as it was (the plan's updates and clears could not be stored: planned again)."""
+        if len(raised_ids) != len(plan.raised):
+            raise ValueError("one id per raised alert")
+        for finding, alert_id in zip(plan.raised, raised_ids, strict=True):
+            self._active[finding.key] = replace(plan.next_state[finding.key], alert_id=alert_id)
+
     def apply(self, plan: Plan, raised_ids: list[int]) -> None:
         """Make ``plan`` the state, with the ids the raised alerts were stored under."""
         if len(raised_ids) != len(plan.raised):

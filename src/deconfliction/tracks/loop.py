@@ -5,16 +5,16 @@ tracks, dead-reckon every track to ``now``, detect losses of separation between 
 different parties (``detect_conflicts`` in a plane fixed at the middle of the area, CPA distances
 on the geodesic) and predicted entries into the ``no_entry`` and ``caution`` zones of other
 parties (footprint and altitude band), let the hysteresis (``alerting.Hysteresis``) decide what to
-raise, update and clear, and last write the picture's changes to ``track_states`` (one batch).
-Raising and clearing are facts of the signed record; all the cycle's alert changes are one
-transaction. The hooks:
+raise, update and clear, and last write the picture's changes to ``track_states`` (in pieces).
+Raising and clearing are facts of the signed record. A cycle's new alerts are one transaction,
+committed first; its updates and clears another, after it. The hooks:
 
 - ``on_alert(alert, event)``, event "raised" | "updated" | "cleared", after the commit (in the
   loop's worker thread): push it to clients, open a hotline thread when ``alert.t_in_s`` is short.
   An alert is updated at once in the cycle its ``t_in_s`` first falls under
   ``LoopConfig.imminent_s`` (default 120 s), so a threshold of that value is seen without delay;
-- ``on_alert_in_tx(conn, alert, event)``, inside the cycle's transaction: to write what must
-  commit with the alert (a stream event);
+- ``on_alert_in_tx(conn, alert, event)``, inside the transaction that stores the change: to
+  write what must commit with the alert (a stream event);
 - ``on_imminent_in_tx(conn, alert)``, inside the same transaction, once in an alert's life: in
   the cycle it is raised with ``t_in_s`` under ``imminent_s``, or updated as it falls under (the
   FLASH hotline thread to both parties). A restart resumes open alerts with what they were, so
@@ -22,9 +22,11 @@ transaction. The hooks:
 
 Besides the counted cycles every ``every_s``, the loop runs a cycle as soon as new states have
 arrived, at most every ``react_s``: a new encounter is alerted within about ``react_s`` plus a
-cycle instead of up to a second later. Those extra cycles raise and update only; misses and
-periodic updates are counted on the 1 Hz cycles alone (``Hysteresis.observe``), so the
-hysteresis keeps its pace, and the picture is written on the counted cycles.
+cycle instead of up to a second later. Those extra cycles look only at the tracks that
+reported since the last cycle (their pairs with every track, exactly as the whole picture's
+detection finds them: ``detect_conflicts_of``), and raise and update only; misses and periodic
+updates are counted on the 1 Hz cycles alone (``Hysteresis.observe``), so the hysteresis keeps
+its pace, and the picture is written after a counted cycle every ``picture_every_s``.
 
 :class:`Live` bundles what the API and the lifespan need: picture, intake rules, feed servers, the
 loop and its asyncio task.
@@ -41,6 +43,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import Connection, Engine, select
 
 from deconfliction.activities.models import ActivityOut
@@ -49,7 +53,9 @@ from deconfliction.agreements.checks import check_picture
 from deconfliction.detect.tactical import (
     TacticalMinima,
     TacticalZone,
+    TrackBatch,
     detect_conflicts,
+    detect_conflicts_of,
     predict_zone_entries,
     with_geodesic_dcpa,
 )
@@ -62,7 +68,7 @@ from deconfliction.store.db import transaction
 from deconfliction.tracks import service
 from deconfliction.tracks.alerting import Finding, Hysteresis, pair_findings, zone_findings
 from deconfliction.tracks.models import AlertOut, FeedOut
-from deconfliction.tracks.picture import SYRIA_CENTRE, IntakeRules, TrackPicture, batch_at
+from deconfliction.tracks.picture import SYRIA_CENTRE, IntakeRules, TrackPicture
 from deconfliction.tracks.simulate import simulate_tracks
 from deconfliction.zones.service import list_zones, zone_schedule, zone_volume
 
@@ -91,6 +97,9 @@ class LoopConfig:
     zones_every_s: float = 10.0  # how often the zones are read again
     every_s: float = 1.0
     react_s: float | None = 0.05  # an early cycle when states arrived, at most this often
+    # How often the running loop writes the picture's changes to ``track_states`` (for a
+    # restart): each write takes the database writer, so not every second.
+    picture_every_s: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], every_s: float = 1.0) -> LoopConfig:
@@ -189,31 +198,44 @@ class TacticalLoop:
             self._zones, self._owners, self._zones_read_at = zones, owners, now
         return self._zones
 
-    def detect(self, now: datetime) -> tuple[int, list[Finding]]:
-        """What the picture holds at ``now``: the number of tracks and the findings."""
-        states = self.picture.snapshot(now)
-        batch = batch_at(states, now)
+    def detect(self, now: datetime, reported: set[str] | None = None) -> tuple[int, list[Finding]]:
+        """What the picture holds at ``now``: the number of tracks and the findings; with
+        ``reported`` (track keys), only the findings that involve those tracks: their pairs
+        with every track, exactly as the whole picture's detection finds them, and their zone
+        entries."""
+        batch = self.picture.batch(now)
         cfg = self.config
-        conflicts = detect_conflicts(batch, cfg.minima, origin=cfg.origin)
-        findings = pair_findings(batch, with_geodesic_dcpa(batch, conflicts))
         zones = self.zones(now)
-        if zones and len(batch):
-            entries = predict_zone_entries(batch, zones, cfg.minima.lookahead_s, origin=cfg.origin)
-            findings += zone_findings(batch, entries, self._owners)
+        if reported is None:
+            conflicts = detect_conflicts(batch, cfg.minima, origin=cfg.origin)
+            movers = batch
+        else:
+            rows = np.array(
+                [k for k, key in enumerate(batch.ids) if key in reported], dtype=np.int64
+            )
+            conflicts = detect_conflicts_of(batch, rows, cfg.minima, origin=cfg.origin)
+            movers = _rows_of(batch, rows) if zones else batch
+        findings = pair_findings(batch, with_geodesic_dcpa(batch, conflicts))
+        if zones and len(movers):
+            entries = predict_zone_entries(movers, zones, cfg.minima.lookahead_s, origin=cfg.origin)
+            findings += zone_findings(movers, entries, self._owners)
         return len(batch), findings
 
     def step(self, now: datetime, counted: bool = True, write: bool = True) -> StepResult:
         """One cycle at ``now``. The picture's changes are written last, after the alerts and
         their hooks, so that a slow database write never delays an alert (``write`` off: the
         caller writes them, see :meth:`run`). A cycle that is not ``counted`` (run early on new
-        states) neither expires nor writes the picture, and counts nothing in the hysteresis."""
+        states) neither expires nor writes the picture, counts nothing in the hysteresis, and
+        looks only at the tracks that reported since the last cycle (their pairs with every
+        track, and their zone entries): the others' findings are as the last cycle left them."""
         started = time.perf_counter()
         if not self._resumed:
             self.resume()
         if counted:
             self.picture.expire(now)
         try:
-            tracks, findings, events = self._alerts(now, counted)
+            reported = self.picture.take_reported()
+            tracks, findings, events = self._alerts(now, None if counted else reported)
             if counted:  # the live picture against the binding commitments
                 check_picture(self.engine, self.picture.snapshot(now), now)
         finally:
@@ -229,55 +251,80 @@ class TacticalLoop:
             return 0
 
     def _alerts(
-        self, now: datetime, counted: bool = True
+        self, now: datetime, reported: set[str] | None = None
     ) -> tuple[int, list[Finding], list[tuple[AlertOut, str]]]:
-        tracks, findings = self.detect(now)
-        plan = self.hysteresis.observe(findings, counted)
-        events: list[tuple[AlertOut, str]] = []
-        raised_ids: list[int] = []
-        if plan:
+        """Detect, plan and store one cycle's alert changes; ``reported`` (an early cycle):
+        only the findings of the tracks that reported, see :meth:`detect`."""
+        tracks, findings = self.detect(now, reported)
+        plan = self.hysteresis.observe(findings, counted=reported is None)
+        raised: list[tuple[AlertOut, str]] = []
+        if plan.raised:
+            # New alerts first, in a small transaction of their own: they are what is urgent,
+            # and the cycle's updates and clears (many a second with hundreds of open alerts)
+            # must not delay their commit, hence their push on the stream.
             with transaction(self.engine, write=True) as conn:
-                imminent: list[AlertOut] = []
+                imminent = []
                 for finding in plan.raised:
                     alert = service.raise_alert(conn, finding, now)
-                    raised_ids.append(alert.id)
-                    events.append((alert, "raised"))
+                    raised.append((alert, "raised"))
                     if finding.key in plan.imminent:
                         imminent.append(alert)
-                for alert_id, finding in plan.updated:
-                    alert = service.update_alert(conn, alert_id, finding, now)
-                    events.append((alert, "updated"))
-                    if finding.key in plan.imminent:
-                        imminent.append(alert)
-                for alert_id, _ in plan.cleared:
-                    events.append((service.clear_alert(conn, alert_id, now), "cleared"))
-                if self.on_alert_in_tx is not None:
-                    for alert, event in events:
-                        self.on_alert_in_tx(conn, alert, event)
-                if self.on_imminent_in_tx is not None:
-                    for alert in imminent:
-                        self.on_imminent_in_tx(conn, alert)
+                self._in_tx(conn, raised, imminent)
+            self._tell(raised)
+        raised_ids = [alert.id for alert, _ in raised]
+        changed: list[tuple[AlertOut, str]] = []
+        if plan.updated or plan.cleared:
+            try:
+                with transaction(self.engine, write=True) as conn:
+                    imminent = []
+                    for alert_id, finding in plan.updated:
+                        alert = service.update_alert(conn, alert_id, finding, now)
+                        changed.append((alert, "updated"))
+                        if finding.key in plan.imminent:
+                            imminent.append(alert)
+                    for alert_id, _ in plan.cleared:
+                        changed.append((service.clear_alert(conn, alert_id, now), "cleared"))
+                    self._in_tx(conn, changed, imminent)
+            except Exception:
+                # The new alerts are stored: hold them, and plan the rest again next cycle.
+                self.hysteresis.apply_raised(plan, raised_ids)
+                raise
+            self._tell(changed)
         self.hysteresis.apply(plan, raised_ids)
+        return tracks, findings, raised + changed
+
+    def _in_tx(
+        self, conn: Connection, events: list[tuple[AlertOut, str]], imminent: list[AlertOut]
+    ) -> None:
+        if self.on_alert_in_tx is not None:
+            for alert, event in events:
+                self.on_alert_in_tx(conn, alert, event)
+        if self.on_imminent_in_tx is not None:
+            for alert in imminent:
+                self.on_imminent_in_tx(conn, alert)
+
+    def _tell(self, events: list[tuple[AlertOut, str]]) -> None:
         if self.on_alert is not None:
             for alert, event in events:
                 try:
                     self.on_alert(alert, event)
                 except Exception:
                     log.exception("on_alert hook failed for alert %s (%s)", alert.id, event)
-        return tracks, findings, events
 
     async def run(self, clock: Clock) -> None:
         """Step every ``config.every_s`` seconds until cancelled, and in between as soon as the
         picture received states, at most every ``config.react_s`` and never sooner after a
-        cycle than that cycle took (each step in a worker thread; the loop then holds at most
-        half the time, and the feeds' intake the rest); a failed step is logged and the next
-        one runs. The picture is written after each counted cycle by a task of its own, so that
-        early cycles go on while it is written."""
+        cycle than that cycle took, or ``react_s`` if less (each step in a worker thread; the
+        feeds' intake has the interpreter in between); a failed step is logged and the next
+        one runs. The picture is written after a counted cycle every ``picture_every_s`` by a
+        task of its own, in pieces, so that early cycles go on while it is written and their
+        alerts wait for the database writer at most one piece."""
         every, react = self.config.every_s, self.config.react_s
         due = time.monotonic()  # the next counted cycle
         early = due  # the earliest next early cycle
         seen = -1  # the picture's version the last cycle read
         writing: asyncio.Task[int] | None = None
+        written = time.monotonic()  # the last picture write (the picture was just loaded)
         try:
             while True:
                 began = time.monotonic()
@@ -292,10 +339,18 @@ class TacticalLoop:
                     ended = time.monotonic()
                     if counted:
                         due = max(due + every, began)  # late: no burst of cycles to catch up
-                        if self.persist and (writing is None or writing.done()):
+                        if (
+                            self.persist
+                            and ended - written >= self.config.picture_every_s
+                            and (writing is None or writing.done())
+                        ):
+                            written = ended
                             writing = asyncio.create_task(asyncio.to_thread(self.write_picture))
                     if react is not None:
-                        early = max(began + react, 2 * ended - began)
+                        # A pause after the cycle as long as it took, up to ``react``: the
+                        # feeds' intake keeps its share of the interpreter, and a long cycle (a
+                        # big transaction of updates) does not hold the next one back for long.
+                        early = max(began + react, ended + min(ended - began, react))
                 now = time.monotonic()
                 pause = due - now
                 if react is not None:
@@ -306,6 +361,21 @@ class TacticalLoop:
             if writing is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await writing
+
+
+def _rows_of(batch: TrackBatch, rows: NDArray[np.int64]) -> TrackBatch:
+    """The tracks of ``batch`` at ``rows``, as a batch of their own."""
+    picked = rows.tolist()
+    return TrackBatch(
+        [batch.ids[k] for k in picked],
+        [batch.party[k] for k in picked],
+        batch.lat[rows],
+        batch.lon[rows],
+        batch.alt_m[rows],
+        batch.gs_mps[rows],
+        batch.course_deg[rows],
+        batch.vs_mps[rows],
+    )
 
 
 class Live:

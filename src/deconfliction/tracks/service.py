@@ -12,6 +12,7 @@ states led to: every alert raised and cleared (``alert.raised``, ``alert.cleared
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -51,7 +52,8 @@ from deconfliction.tracks.picture import TrackPicture, TrackState
 
 API_SOURCE = "api"
 ACTIVE_STATES = ("raised", "updated")
-_CHUNK = 500
+PIECE_ROWS = 250  # rows a statement, and a transaction of the picture's writes
+PIECE_PAUSE_S = 0.002
 
 
 # --- intake from officers -----------------------------------------------------------------
@@ -198,25 +200,37 @@ def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 def write_changes(conn: Connection, upserts: list[TrackState], deletes: list[str]) -> None:
     table = t.track_states
-    for start in range(0, len(deletes), _CHUNK):
-        keys = [tuple(k.split("/", 1)) for k in deletes[start : start + _CHUNK]]
+    for start in range(0, len(deletes), PIECE_ROWS):
+        keys = [tuple(k.split("/", 1)) for k in deletes[start : start + PIECE_ROWS]]
         conn.execute(delete(table).where(tuple_(table.c.party, table.c.track_id).in_(keys)))
-    for start in range(0, len(upserts), _CHUNK):
-        _upsert(conn, [_state_row(s) for s in upserts[start : start + _CHUNK]])
+    for start in range(0, len(upserts), PIECE_ROWS):
+        _upsert(conn, [_state_row(s) for s in upserts[start : start + PIECE_ROWS]])
 
 
-def flush_picture(engine: Engine, picture: TrackPicture) -> int:
-    """Write what changed in the picture since the last flush (one transaction, upserts in
-    batches of 500). On failure the changes go back to the picture for the next flush."""
+def flush_picture(
+    engine: Engine, picture: TrackPicture, piece: int = PIECE_ROWS, pause_s: float = PIECE_PAUSE_S
+) -> int:
+    """Write what changed in the picture since the last flush, ``piece`` rows a transaction, so
+    that no piece holds the database writer long in front of an alert (each row is a whole
+    state: a restart between pieces finds every stored track at one of its reported states).
+    Between pieces it pauses ``pause_s``: a lock is not handed over to the thread waiting for
+    it, and without the pause this thread would take the writer again before an alert's
+    transaction woke up. On failure the rows not yet written go back to the picture for the
+    next flush."""
     upserts, deletes = picture.take_changes()
-    if not upserts and not deletes:
-        return 0
-    try:
-        with transaction(engine, write=True) as conn:
-            write_changes(conn, upserts, deletes)
-    except Exception:
-        picture.give_back(upserts, deletes)
-        raise
+    pieces: list[tuple[list[TrackState], list[str]]] = [
+        ([], deletes[k : k + piece]) for k in range(0, len(deletes), piece)
+    ] + [(upserts[k : k + piece], []) for k in range(0, len(upserts), piece)]
+    for done, (ups, dels) in enumerate(pieces):
+        if done:
+            time.sleep(pause_s)
+        try:
+            with transaction(engine, write=True) as conn:
+                write_changes(conn, ups, dels)
+        except Exception:
+            rest = pieces[done:]
+            picture.give_back([s for u, _ in rest for s in u], [k for _, d in rest for k in d])
+            raise
     return len(upserts) + len(deletes)
 
 
