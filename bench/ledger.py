@@ -9,9 +9,11 @@
    proofs at random indices and sizes are generated through ``get_node`` and verified.
 3. Export: 1,000,000 entries as JSON Lines with a cosigned checkpoint every 1,000 entries,
    written to a file, are verified from the file by ``verify_export`` as `deconfliction ledger
-   verify` does (JSON parse, every check, tree, checkpoints; signatures in a pool of one process
-   per core). Compared in the same run with bare single-core ``cryptography`` Ed25519 verify
-   (the issue's anchor: 1,000,000 of them were the old floor) and bare libsodium.
+   verify` does: one worker process per core reads byte ranges of the file and checks each
+   entry (its form, payload hash, leaf hash and libsodium signature), the calling process folds
+   what they found in log order (key ring, nonces, tree, checkpoints). Compared in the same run
+   with bare single-core ``cryptography`` Ed25519 verify (the issue's anchor: 1,000,000 of them
+   were the old floor) and bare libsodium.
 
 Run: ``python -m bench ledger`` (``make bench``). ``BENCH_LEDGER_ENTRIES``,
 ``BENCH_LEDGER_TREE`` and ``BENCH_LEDGER_EXPORT`` shrink the three sizes.

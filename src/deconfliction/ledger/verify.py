@@ -39,32 +39,39 @@ the record number) with the reason. Memory grows with the entries (tree nodes, l
 ``supersedes``, nonce keys): about 400 bytes an entry, 400 MB for a million. A malformed trusted
 key passed in raises ``LedgerError``; everything about the export is reported in the result.
 
-Speed. Ed25519 verification is most of the cost, so it runs in a process pool (``workers``,
-default every core) in chunks of ``chunk`` entries, while this process parses each line once
-(orjson), rebuilds the tree and checks keys, nonces and checkpoints. A worker re-reads its lines
-strictly (duplicate members, NaN), checks each payload against ``payload_sha256`` (hashing the
-payload text as written when the export is canonical, as ``ledger export`` writes it, else
-re-canonicalising it) and verifies the signature with libsodium, whose checks are the stricter
-(it also refuses small-order keys); before calling a signature bad it asks ``cryptography``
-(the library the server signs and verifies with), so the verdict is the one it gives.
-Chunk results are read in log order and a failure in a chunk wins over any later one, so the
-first bad entry named is the one a purely sequential check would name. An export
-smaller than one chunk never starts a pool.
+Speed. Ed25519 verification is most of the cost, so worker processes (``workers``, default
+every core) check each record by itself: a strict read (duplicate members, NaN), the entry's
+form, its payload against ``payload_sha256`` (hashing the payload text as written when the export
+is canonical, as ``ledger export`` writes it, else re-canonicalising it), its leaf hash, and its
+signature, verified with libsodium against the keys that could have signed it (the party root,
+the log key, or the officer keys certified anywhere in the export, found by a quick first scan).
+Given a binary file open on the export, the workers open the file themselves and each reads a
+byte range cut at line boundaries (``chunk`` KiB); given records, they get ``chunk`` records at a
+time. This process folds what they found, in log order, into the checks that depend on order:
+which key was valid at that index, nonces, supersedes, the tree and the checkpoints. A
+signature libsodium did not accept with the key the log order requires is decided here by
+``cryptography`` (the library the server signs and verifies with; libsodium is the stricter),
+so the verdict is the one it gives. Every record passes the checks in the order a purely
+sequential verifier makes them, so the first bad entry named is the same with any number of
+workers. An export smaller than one chunk never starts a pool.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import itertools
 import os
 import re
+import stat
 import sys
 from collections import deque
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NamedTuple, NoReturn, cast
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -76,16 +83,16 @@ from deconfliction.ledger.checkpoint import Checkpoint, NoteVerifier, open_check
 from deconfliction.ledger.entry import (
     KIND_CERTIFY,
     KIND_REVOKE,
+    LOG_PARTY,
     Entry,
     KeyRing,
     entry_bytes,
-    payload_sha256,
-    signing_bytes,
+    officer_key_name,
+    parse_rfc3339,
     verify_entry,
 )
 from deconfliction.ledger.errors import LedgerError, Reason
 from deconfliction.ledger.merkle import (
-    EMPTY_ROOT,
     NodeStore,
     TreeState,
     consistency_proof,
@@ -93,7 +100,7 @@ from deconfliction.ledger.merkle import (
     root_at,
     verify_consistency,
 )
-from deconfliction.ledger.signing import b64decode, load_public_key, public_key_bytes
+from deconfliction.ledger.signing import b64decode, key_id, load_public_key, public_key_bytes
 
 Record = str | bytes | Mapping[str, Any]
 
@@ -127,228 +134,490 @@ def verify_export(
 ) -> VerifyResult:
     """Verify an export; see the module docstring for the format and every check.
 
+    ``records`` are the export's records, or a binary file open on it (``open(path, "rb")``),
+    which the workers then read in byte ranges themselves, from its current position.
     ``party_roots`` maps a party id to its raw 32-byte root public key; ``log_key`` verifies
     the log's checkpoint signatures and its own ``_log`` entries, and its name is the expected
     checkpoint origin;
     ``cosigners`` are other known note keys (reported when they signed), of which the names in
     ``required_cosigners`` must sign every checkpoint; ``remembered`` are signed checkpoint notes
     the reader saw before, which the export must still contain. ``workers`` processes (default:
-    one per core; 0 checks in this process) verify signatures in chunks of ``chunk`` entries.
+    one per core; 0 checks in this process) read the records, ``chunk`` records (or KiB of a
+    file) at a time.
     """
-    checks = _Checks(os.cpu_count() or 1 if workers is None else workers, max(chunk, 1))
-    run = _Run(party_roots, log_key, list(cosigners), frozenset(required_cosigners), checks)
+    run = _Run(party_roots, log_key, list(cosigners), frozenset(required_cosigners))
+    keys = _Keys(log_key.public_key, dict(party_roots), {})
+    reads = _reads(
+        records, keys, os.cpu_count() or 1 if workers is None else workers, max(chunk, 1)
+    )
     try:
         for note in remembered:
             run.checkpoint(note, None)
-        stream = iter(records)
-        for number, raw in enumerate(stream):
-            run.record(number, raw, stream)
-        checks.drain()
+        for number, read in enumerate(reads):
+            run.record(number, read, reads)
         run.finish()
     except _Stop as stop:
-        return run.result(checks.earlier(run.recheck(stop)))
+        return run.result(stop)
     finally:
-        checks.close()
+        reads.close()
     return run.result(None)
 
 
 class _Stop(Exception):
-    def __init__(
-        self,
-        reason: Reason,
-        detail: str,
-        index: int | None,
-        record: int | None,
-        *,
-        deferred: bool = False,
-    ) -> None:
+    def __init__(self, reason: Reason, detail: str, index: int | None, record: int | None) -> None:
         super().__init__(detail)
         self.reason, self.detail, self.index, self.record = reason, detail, index, record
-        self.deferred = deferred  # found by a chunk check: the tree had gone past the entry
 
 
-class _Job(NamedTuple):
-    """What a worker checks of one entry: the record as read (strictly re-parsed there for
-    duplicate members and the payload), the payload hash the entry states ("" if redacted),
-    the key the log order says must have signed, and the signed bytes."""
-
-    record: int
-    entry_index: int
-    source: Record
-    digest: str
-    public_key: bytes
-    message: bytes
-    signature: bytes
+# ---- reading one record (in a worker) ----
 
 
-# Where a payload value may end: before the next entry member, or at the end of the record.
-_NEXT_MEMBER = re.compile(
-    rb',\s*"(?:author|client_time|key_id|kind|nonce|party|payload_sha256|server_held_key'
-    rb'|signature|supersedes)"\s*:'
-)
-_PAYLOAD = b'"payload"'
+class _Read(NamedTuple):
+    """What reading one record found: what the checks that follow log order need, and little
+    more, for it crosses a process boundary a million times. An entry that passed every check
+    of its own comes as its head: the members the key ring, the nonce and ``supersedes``
+    checks read."""
+
+    record: str  # "entry", "checkpoint", or "" for a record that does not read
+    index: Any  # an entry record's index as written (what a scan for a moved row looks for)
+    problem: str = ""  # why the record does not read
+    note: Any = None  # a checkpoint's note
+    entry_error: tuple[Reason, str] | None = None  # the entry's form is refused
+    payload_error: str = ""  # the payload does not match payload_sha256
+    leaf: bytes = b""
+    signers: tuple[bytes, ...] = ()  # the keys tried that libsodium accepted the signature of
+    # The whole entry (its payload dropped unless a key entry) when more than its head is
+    # needed: a key entry, or a signature libsodium refused with a key it tried (or had none).
+    entry: Entry | None = None
+    party: str = ""
+    author: str = ""
+    key_id: str = ""
+    kind: str = ""
+    client_time: str = ""
+    server_held_key: bool = False
+    nonce: str = ""
+    supersedes: str | None = None
 
 
 @dataclass(frozen=True)
-class _Failure:
-    record: int
-    index: int
-    reason: Reason
-    detail: str
+class _Keys:
+    """Raw public keys that may have signed an entry: a worker verifies a signature with these,
+    and this process checks afterwards that the one that did is the one the log order allows."""
+
+    log: bytes
+    roots: dict[str, bytes]
+    officers: dict[tuple[str, str, str], tuple[bytes, ...]]  # (party, officer, key id) -> keys
+
+    def candidates(self, party: str, author: str, key_id: str, kind: str) -> tuple[bytes, ...]:
+        if party == LOG_PARTY:
+            return (self.log,)
+        if kind.startswith("key."):
+            root = self.roots.get(party)
+            return () if root is None else (root,)
+        return self.officers.get((party, author, key_id), ())
+
+    def with_officers(self, found: Iterable[tuple[tuple[str, str, str], bytes]]) -> _Keys:
+        officers = dict(self.officers)
+        for slot, raw in found:
+            if raw not in officers.get(slot, ()):
+                officers[slot] = (*officers.get(slot, ()), raw)
+        return self if officers == self.officers else replace(self, officers=officers)
 
 
-def _check_chunk(jobs: list[_Job]) -> _Failure | None:
-    """The first failing entry of a chunk, in log order (runs in a worker process)."""
-    for job in jobs:
-        if not _passes(job):
-            failure = _exact(job)
-            if failure is not None:
-                return failure
-    return None
+_SHAPES = {
+    "entry": frozenset({"type", "index", "entry"}),
+    "checkpoint": frozenset({"type", "note"}),
+}
+_KEY_KINDS = (KIND_CERTIFY, KIND_REVOKE)
+# An entry record as `ledger export` writes it: canonical JSON, or the same entry after "type"
+# and "index". Every member value is in a form that needs no JSON escape and that the entry
+# format accepts (the patterns of ``deconfliction.ledger.entry``), so a line that matches holds
+# each member once, and the entry's leaf bytes are its own text without the payload member.
+_NAME = rb"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}"
+_HEX64 = rb"[0-9a-f]{64}"
+_ENTRY = (
+    rb'(?P<head>\{"author":"(?P<author>' + _NAME + rb')"'
+    rb',"client_time":"(?P<client_time>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}'
+    rb'(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2}))"'
+    rb',"key_id":"(?P<key_id>[0-9a-f]{8})"'
+    rb',"kind":"(?P<kind>[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)"'
+    rb',"nonce":"(?P<nonce>(?:[0-9a-f]{2}){16,64})"'
+    rb',"party":"(?P<party>_log|' + _NAME + rb')",)'
+    rb'"payload":(?P<payload>\{.*\}),'
+    rb'(?P<tail>"payload_sha256":"(?P<digest>' + _HEX64 + rb')"'
+    rb',"server_held_key":(?P<held>true|false)'
+    # 64 bytes in canonical base64: the last character holds 2 bits and 4 zero bits
+    rb'(?P<member>,"signature":"(?P<signature>[A-Za-z0-9+/]{85}[AQgw]==)")'
+    rb',"supersedes":(?:null|"(?P<supersedes>' + _HEX64 + rb')")\})'
+)
+_INDEX = rb"(?P<index>0|[1-9][0-9]{0,14})"  # below 2**53, read exactly as an int
+_EXPORTED = (
+    re.compile(rb'\{"entry":' + _ENTRY + rb',"index":' + _INDEX + rb',"type":"entry"\}\r?\n?'),
+    re.compile(rb'\{"type":"entry","index":' + _INDEX + rb',"entry":' + _ENTRY + rb"\}\r?\n?"),
+)
 
 
-def _passes(job: _Job) -> bool:
+def _read(raw: Record, keys: _Keys) -> _Read:
+    """Every check of one record that needs no other record, in the order a sequential
+    verifier makes them; what depends on log order is left to ``_Run.record``."""
+    if isinstance(raw, bytes | str):
+        line = raw.encode("utf-8") if isinstance(raw, str) else raw
+        read = _read_canonical(line, keys)
+        if read is not None:
+            return read
     try:
-        source = job.source
-        if isinstance(source, str):
-            source = source.encode("utf-8")
-        if not (isinstance(source, bytes) and job.digest and _hashed_as_written(source, job)):
-            entry = _parse(source, strict=True)["entry"]
-            payload = entry["payload"]
-            if payload is not None and payload_sha256(payload) != entry["payload_sha256"]:
-                return False
-        crypto_sign_open(job.signature + job.message, job.public_key)
-    except (BadSignatureError, LedgerError, KeyError, TypeError, ValueError):
-        return False
-    return True
+        obj = raw if isinstance(raw, Mapping) else parse_json(raw)
+        if not isinstance(obj, Mapping):
+            raise LedgerError("not a JSON object")
+        kind = obj.get("type")
+        shape = _SHAPES.get(kind) if isinstance(kind, str) else None
+        if shape is None or set(obj) != shape:
+            raise LedgerError(f"unknown record shape with members {sorted(obj)}")
+    except LedgerError as exc:
+        return _Read("", _entry_index(raw), problem=str(exc))
+    if kind == "checkpoint":
+        return _Read("checkpoint", None, note=obj["note"])
+    index, member = obj["index"], obj["entry"]
+    key_entry = isinstance(member, dict) and member.get("kind") in _KEY_KINDS
+    try:
+        if key_entry or not isinstance(member, dict) or member.get("payload") is None:
+            entry = Entry.from_json(member)
+        else:
+            # The key ring never reads other payloads: check the form first, the payload after
+            # the signing key, as a reader that may not see payloads would.
+            entry = Entry.from_json({**member, "payload": None})
+    except LedgerError as exc:
+        return _Read("entry", index, entry_error=(exc.reason, str(exc)))
+    payload_error = ""
+    if not key_entry and member["payload"] is not None:
+        try:
+            Entry.from_json(member)
+        except LedgerError as exc:
+            payload_error = str(exc)
+    return _entry_read(index, entry, keys, payload_error)
 
 
-def _hashed_as_written(line: bytes, job: _Job) -> bool:
-    """Whether the payload text in ``line`` is the very text its ``payload_sha256`` hashes
-    (an export written in canonical form), so it need not be parsed and re-canonicalised.
+def _read_canonical(line: bytes, keys: _Keys) -> _Read | None:
+    """The read of an entry line written as ``ledger export`` writes it, without parsing the
+    line or its payload; None for any other line (it is then read the long way, which also
+    names whatever is wrong with it).
 
-    The payload text is a span whose SHA-256 is the stated hash, so it is the signer's own
-    RFC 8785 text (one JSON value, no duplicate members). The line with that span replaced by
-    ``null`` must read strictly as an entry record with a null payload and the same hash: then
-    the span sat exactly at the payload's place, and the rest of the line is well formed.
+    The line must match ``_EXPORTED``; its payload text must be the very text its
+    ``payload_sha256`` hashes, so it is the signer's own RFC 8785 text, and must read as a JSON
+    object. Key entries are read the long way: the key ring reads their payloads.
     """
-    member = line.find(_PAYLOAD)
-    if member < 0:
-        return False
-    colon = line.find(b":", member + len(_PAYLOAD))
-    if colon < 0 or line[member + len(_PAYLOAD) : colon].strip():
-        return False
-    start = colon + 1
-    while line[start : start + 1].isspace():
-        start += 1
-    target = bytes.fromhex(job.digest)
-    ends = itertools.chain(
-        (len(line[: m.start()].rstrip()) for m in _NEXT_MEMBER.finditer(line, start)),
-        (len(line.rstrip()) - 2,),
+    match = _EXPORTED[0 if line.startswith(b'{"entry"') else 1].fullmatch(line)
+    if match is None:
+        return None
+    kind = match["kind"].decode("ascii")
+    if kind in _KEY_KINDS:
+        return None
+    payload = match["payload"]
+    if hashlib.sha256(payload).hexdigest().encode("ascii") != match["digest"]:
+        return None
+    try:
+        if type(orjson.loads(payload)) is not dict:
+            return None
+        client_time = match["client_time"].decode("ascii")
+        parse_rfc3339(client_time, "client_time")
+    except (orjson.JSONDecodeError, LedgerError):
+        return None
+    head, tail = match["head"], match["tail"]
+    member = match.span("member")
+    tail_start = match.start("tail")
+    message = head + line[tail_start : member[0]] + line[member[1] : match.end("tail")]
+    supersedes = match["supersedes"]
+    return _signed_read(
+        int(match["index"]),
+        keys,
+        head=(
+            match["party"].decode("ascii"),
+            match["author"].decode("ascii"),
+            match["key_id"].decode("ascii"),
+            kind,
+            client_time,
+            match["held"] == b"true",
+            match["nonce"].decode("ascii"),
+            None if supersedes is None else supersedes.decode("ascii"),
+        ),
+        leaf=head + tail,
+        message=message,
+        signature=match["signature"].decode("ascii"),
+        digest=match["digest"].decode("ascii"),
     )
-    for end in ends:
-        if end > start and hashlib.sha256(line[start:end]).digest() == target:
-            entry = _parse(line[:start] + b"null" + line[end:], strict=True)["entry"]
-            return (
-                isinstance(entry, dict)
-                and entry.get("payload", 0) is None
-                and entry.get("payload_sha256") == job.digest
+
+
+_Head = tuple[str, str, str, str, str, bool, str, str | None]
+"""party, author, key_id, kind, client_time, server_held_key, nonce, supersedes"""
+
+
+def _entry_read(index: Any, entry: Entry, keys: _Keys, payload_error: str) -> _Read:
+    leaf = entry_bytes(entry)
+    # The signed bytes are the leaf bytes without the ``signature`` member: canonical JSON of
+    # the other members (no other member's name or value holds those characters).
+    member = b',"signature":"' + entry.signature.encode("ascii") + b'"'
+    head = (
+        entry.party,
+        entry.author,
+        entry.key_id,
+        entry.kind,
+        entry.client_time,
+        entry.server_held_key,
+        entry.nonce,
+        entry.supersedes,
+    )
+    return _signed_read(
+        index,
+        keys,
+        head=head,
+        leaf=leaf,
+        message=leaf.replace(member, b"", 1),
+        signature=entry.signature,
+        digest=entry.payload_sha256,
+        entry=entry,
+        payload_error=payload_error,
+    )
+
+
+def _signed_read(
+    index: Any,
+    keys: _Keys,
+    *,
+    head: _Head,
+    leaf: bytes,
+    message: bytes,
+    signature: str,
+    digest: str,
+    entry: Entry | None = None,
+    payload_error: str = "",
+) -> _Read:
+    """An entry's read with its leaf hash and the keys libsodium accepted its signature with."""
+    party, author, key_id_hex, kind, client_time, held, nonce, supersedes = head
+    candidates = keys.candidates(party, author, key_id_hex, kind)
+    signed = base64.b64decode(signature) + message
+    signers = []
+    for candidate in candidates:
+        try:
+            crypto_sign_open(signed, candidate)
+        except (BadSignatureError, ValueError, TypeError):
+            continue
+        signers.append(candidate)
+    if kind in _KEY_KINDS or not candidates or len(signers) < len(candidates):
+        if entry is None:
+            entry = Entry(
+                kind=kind,
+                party=party,
+                author=author,
+                payload=None,
+                client_time=client_time,
+                nonce=nonce,
+                key_id=key_id_hex,
+                supersedes=supersedes,
+                server_held_key=held,
+                payload_sha256=digest,
+                signature=signature,
             )
-    return False
+    else:
+        entry = None
+    intern = sys.intern  # the same few names in every entry: pickled once a chunk
+    return _Read(
+        "entry",
+        index,
+        payload_error=payload_error,
+        leaf=leaf_hash(leaf),
+        signers=tuple(signers),
+        entry=entry,
+        party=intern(party),
+        author=intern(author),
+        key_id=intern(key_id_hex),
+        kind=intern(kind),
+        client_time=intern(client_time),
+        server_held_key=held,
+        nonce=nonce,
+        supersedes=supersedes,
+    )
 
 
-def _exact(job: _Job) -> _Failure | None:
-    """The sequential checks of one entry, with their messages; ``cryptography`` decides the
-    signature, as it does on the server."""
+def _entry_index(raw: Record) -> object:
+    """The index of an entry record as a lenient reader sees it (None if it has none)."""
     try:
-        obj = _parse(job.source, strict=True)
-    except LedgerError as exc:
-        return _Failure(
-            job.record, job.entry_index, Reason.MALFORMED, f"record {job.record}: {exc}"
-        )
+        obj = raw if isinstance(raw, Mapping) else orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(obj, Mapping) or set(obj) != _SHAPES["entry"]:
+        return None
+    return obj.get("index")
+
+
+def _certified(raw: Record) -> list[tuple[tuple[str, str, str], bytes]]:
+    """The officer keys a ``key.certify`` record names, read leniently: a hint of which keys
+    to try, checked later against the key ring."""
+    if isinstance(raw, Mapping):
+        obj: Any = raw
+    else:
+        if isinstance(raw, bytes) and b"certify" not in raw:
+            return []
+        if isinstance(raw, str) and "certify" not in raw:
+            return []
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return []
+    entry = obj.get("entry") if isinstance(obj, dict) else None
+    if not isinstance(entry, dict) or entry.get("kind") != KIND_CERTIFY:
+        return []
+    party, payload = entry.get("party"), entry.get("payload")
+    if not isinstance(party, str) or not isinstance(payload, dict):
+        return []
+    officer, public = payload.get("officer"), payload.get("public_key")
+    if not isinstance(officer, str) or not isinstance(public, str):
+        return []
     try:
-        verify_entry(Entry.from_json(obj["entry"]), load_public_key(job.public_key))
-    except LedgerError as exc:
-        return _Failure(job.record, job.entry_index, exc.reason, f"entry {job.entry_index}: {exc}")
-    return None
+        raw_key = b64decode(public, "public_key")
+    except LedgerError:
+        return []
+    slot = (party, officer, key_id(officer_key_name(party, officer), raw_key).hex())
+    return [(slot, raw_key)]
 
 
-@dataclass
-class _Checks:
-    """Entry checks in flight: a pool of ``workers`` processes fed chunks, read back in order."""
+# ---- where the records come from: this process, or workers over chunks or byte ranges ----
 
-    workers: int
-    chunk: int
-    batch: list[_Job] = field(default_factory=list)
-    flight: deque[Future[_Failure | None]] = field(default_factory=deque)
-    pool: ProcessPoolExecutor | None = None
 
-    def add(self, job: _Job) -> None:
-        self.batch.append(job)
-        if len(self.batch) >= self.chunk:
-            self._submit()
+@dataclass(frozen=True)
+class _Range:
+    """Lines ``[start, end)`` of an export file, ``end`` just after a newline or at the end."""
 
-    def drain(self) -> None:
-        """Raise the first failure of every entry queued."""
-        self._submit()
-        while self.flight:
-            self._raise(self.flight.popleft().result())
+    path: str
+    identity: tuple[int, int]  # (device, inode): the worker opens the file the caller opened
+    start: int
+    end: int
 
-    def earlier(self, stop: _Stop) -> _Stop:
-        """The first failure among entries at or before ``stop``'s record, else ``stop``.
+    def data(self) -> bytes:
+        with open(self.path, "rb") as file:
+            status = os.fstat(file.fileno())
+            if (status.st_dev, status.st_ino) != self.identity:
+                raise OSError(f"{self.path} was replaced while it was being verified")
+            file.seek(self.start)
+            return file.read(self.end - self.start)
 
-        An entry whose checks were queued passed everything this process checks before the
-        signature; its parse, payload and signature come first in sequential order."""
-        if stop.deferred:
-            return stop
-        last = sys.maxsize if stop.record is None else stop.record
-        while self.flight:
-            failure = self.flight.popleft().result()
-            if failure is not None:
-                return _deferred(failure) if failure.record <= last else stop
-        failure = _check_chunk([job for job in self.batch if job.record <= last])
-        self.batch.clear()
-        return stop if failure is None else _deferred(failure)
+    def lines(self) -> list[bytes]:
+        lines = self.data().split(b"\n")
+        if lines[-1] == b"":
+            lines.pop()  # the newline that ends the last line, not an empty record
+        return lines
 
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
 
-    def _submit(self) -> None:
-        jobs, self.batch = self.batch, []
-        if not jobs:
+def _scan_range(part: _Range) -> list[tuple[tuple[str, str, str], bytes]]:
+    """The officer keys certified in a range: a substring search, then a read of those lines."""
+    data, found, at = part.data(), [], 0
+    while (at := data.find(b"certify", at)) >= 0:
+        start, end = data.rfind(b"\n", 0, at) + 1, data.find(b"\n", at)
+        end = len(data) if end < 0 else end
+        found += _certified(data[start:end])
+        at = end
+    return found
+
+
+def _read_range(part: _Range, keys: _Keys) -> list[_Read]:
+    return [_read(line, keys) for line in part.lines()]
+
+
+def _read_records(records: list[Record], keys: _Keys) -> list[_Read]:
+    return [_read(raw, keys) for raw in records]
+
+
+def _reads(
+    records: Iterable[Record], keys: _Keys, workers: int, chunk: int
+) -> Generator[_Read, None, None]:
+    """Each record read, in export order."""
+    ranges = _file_ranges(records, chunk * 1024)
+    if ranges is not None:
+        # The first pass finds the certified keys, so that every signature can be checked
+        # where its record is read; it costs a substring search over the file.
+        if workers <= 0 or len(ranges) <= 1:
+            for part in ranges:
+                keys = keys.with_officers(_scan_range(part))
+            for part in ranges:
+                yield from _read_range(part, keys)
             return
-        if self.workers <= 0:
-            self._raise(_check_chunk(jobs))
-            return
-        if self.pool is None:
-            # forkserver: a clean child even when the caller runs threads (a server, a test).
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("forkserver"))
-        self.flight.append(self.pool.submit(_check_chunk, jobs))
-        # Bounded read-ahead: memory stays a few chunks, failures surface early.
-        while len(self.flight) > 2 * self.workers:
-            self._raise(self.flight.popleft().result())
+        with _Pool(workers) as pool:
+            for found in pool.executor.map(_scan_range, ranges):
+                keys = keys.with_officers(found)
+            yield from pool.ordered(
+                pool.executor.submit(_read_range, part, keys) for part in ranges
+            )
+        return
+    stream = iter(records)
+    first = list(itertools.islice(stream, chunk))
+    if workers <= 0 or len(first) < chunk:
+        for raw in itertools.chain(first, stream):
+            keys = keys.with_officers(_certified(raw))
+            yield _read(raw, keys)
+        return
 
-    @staticmethod
-    def _raise(failure: _Failure | None) -> None:
-        if failure is not None:
-            raise _deferred(failure)
+    def submitted(pool: _Pool) -> Iterator[Future[list[_Read]]]:
+        nonlocal keys
+        batch = first
+        while batch:
+            # Certificates come before the entries their keys sign, so the keys of a batch are
+            # known when it is read.
+            keys = keys.with_officers(found for raw in batch for found in _certified(raw))
+            yield pool.executor.submit(_read_records, batch, keys)
+            batch = list(itertools.islice(stream, chunk))
+
+    with _Pool(workers) as pool:
+        yield from pool.ordered(submitted(pool))
 
 
-def _deferred(failure: _Failure) -> _Stop:
-    return _Stop(failure.reason, failure.detail, failure.index, failure.record, deferred=True)
+class _Pool:
+    """Worker processes, and results read back in order with a bounded read-ahead."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        # forkserver: a clean child even when the caller runs threads (a server, a test).
+        self.executor = ProcessPoolExecutor(workers, mp_context=get_context("forkserver"))
+
+    def __enter__(self) -> _Pool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.executor.shutdown(cancel_futures=True)
+
+    def ordered(self, tasks: Iterable[Future[list[_Read]]]) -> Iterator[_Read]:
+        flight: deque[Future[list[_Read]]] = deque()
+        for task in tasks:
+            flight.append(task)
+            # Memory stays a few chunks; a bad record early stops the run early.
+            while len(flight) > 2 * self.workers:
+                yield from flight.popleft().result()
+        while flight:
+            yield from flight.popleft().result()
 
 
-class _Ring(KeyRing):
-    """The key ring with the signature check split off, to run in a worker."""
+def _file_ranges(records: Iterable[Record], size: int) -> list[_Range] | None:
+    """Byte ranges of about ``size`` bytes cut at line boundaries, when ``records`` is a binary
+    file open on a regular file; None for any other source of records."""
+    if not isinstance(records, io.BufferedReader | io.FileIO) or not isinstance(records.name, str):
+        return None
+    try:
+        status = os.fstat(records.fileno())
+        position = records.tell()
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(status.st_mode):
+        return None
+    path, identity = os.path.abspath(records.name), (status.st_dev, status.st_ino)
+    cuts = [position]
+    while cuts[-1] + size < status.st_size:
+        records.seek(cuts[-1] + size - 1)
+        records.readline()  # to just after the newline that ends the line holding that byte
+        cuts.append(records.tell())
+    if cuts[-1] < status.st_size:
+        cuts.append(status.st_size)
+    return [_Range(path, identity, a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
-    def apply(self, entry: Entry, index: int) -> None:
-        """The key changes of an entry whose signing key ``signing_key`` found."""
-        if entry.kind == KIND_CERTIFY:
-            self._certify(entry, index)
-        elif entry.kind == KIND_REVOKE:
-            self._revoke(entry, index)
-        self._next = index + 1
+
+# ---- the checks that follow log order (this process) ----
 
 
 @dataclass
@@ -358,28 +627,41 @@ class _Signed:
     record: int | None  # None: remembered by the reader, not in the export
 
 
+class _Ring(KeyRing):
+    """The key ring with the signature check split off: a worker made it, this process
+    checks it was made with the key ``signing_key`` finds."""
+
+    def apply(self, entry: Entry, index: int) -> None:
+        """The key changes of an entry whose signing key ``signing_key`` found."""
+        if entry.kind == KIND_CERTIFY:
+            self._certify(entry, index)
+        elif entry.kind == KIND_REVOKE:
+            self._revoke(entry, index)
+
+
+def _head(read: _Read) -> Entry:
+    # ``KeyRing.signing_key`` reads only the head of an entry (party, author, key_id, kind,
+    # client_time, server_held_key), which a read carries under the same names.
+    return cast(Entry, read)
+
+
 @dataclass
 class _Run:
     party_roots: Mapping[str, bytes]
     log_key: NoteVerifier
     cosigners: list[NoteVerifier]
     required: frozenset[str]
-    checks: _Checks
     state: TreeState = field(default_factory=TreeState)
     store: NodeStore = field(default_factory=NodeStore)
     nonces: dict[str, int] = field(default_factory=dict)
-    leaves: dict[bytes, tuple[int, str]] = field(default_factory=dict)
+    # Leaf hash -> entry index, and the party of each entry: what ``supersedes`` looks up
+    # (no tuple an entry, so the garbage collector has a million objects fewer to walk).
+    leaves: dict[bytes, int] = field(default_factory=dict)
+    parties: list[str] = field(default_factory=list)
     pending: dict[int, list[_Signed]] = field(default_factory=dict)
     matched: list[_Signed] = field(default_factory=list)  # checkpoints whose root matched
-    # (record being read when it matched, checkpoint): what counts if a later-found bad entry
-    # ends the run earlier
-    history: list[tuple[int, _Signed]] = field(default_factory=list)
     last_signed: int = 0  # largest size signed so far in export order
     previous: Checkpoint | None = None
-    number: int = -1  # record being read
-    raw: Record | None = None
-    expected: int = 0  # index the record being read must have
-    queued: int = -1  # last record whose entry checks were queued
     raw_keys: dict[int, bytes] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -387,83 +669,67 @@ class _Run:
         self.keyring = _Ring(self.party_roots, log_key=log_key)
         self.known = [self.log_key, *self.cosigners]
 
-    def record(self, number: int, raw: Record, rest: Iterator[Record]) -> None:
-        self.number, self.raw = number, raw
-        expected = self.expected = self.state.size
-        try:
-            obj = _parse(raw, strict=False)
-        except LedgerError as exc:
-            raise _Stop(Reason.MALFORMED, f"record {number}: {exc}", expected, number) from exc
-        if obj["type"] == "checkpoint":
-            self.checkpoint(obj["note"], number)
+    def record(self, number: int, read: _Read, rest: Iterator[_Read]) -> None:
+        expected = self.state.size
+        if read.problem:
+            raise _Stop(Reason.MALFORMED, f"record {number}: {read.problem}", expected, number)
+        if read.record == "checkpoint":
+            self.checkpoint(read.note, number)
             return
-        index = obj["index"]
+        index = read.index
         if not isinstance(index, int) or isinstance(index, bool) or index < 0:
             raise _Stop(Reason.MALFORMED, f"record {number}: index {index!r}", expected, number)
         if index != expected:
             self._misplaced(index, expected, number, rest)
         try:
-            entry = _entry(obj["entry"])
-            public = self.keyring.signing_key(entry, index)
-            self._queue(number, index, raw, entry, public)
-            self.keyring.apply(entry, index)
+            if read.entry_error is not None:
+                raise LedgerError(read.entry_error[1], read.entry_error[0])
+            public = self.keyring.signing_key(read.entry or _head(read), index)
+            if read.payload_error:
+                raise LedgerError(read.payload_error)
+            if self._raw(public) not in read.signers:
+                assert read.entry is not None  # sent whenever libsodium refused a key
+                verify_entry(read.entry, public)  # libsodium refused: `cryptography` decides
+            if read.entry is not None:
+                self.keyring.apply(read.entry, index)
         except LedgerError as exc:
             raise _Stop(exc.reason, f"entry {index}: {exc}", index, number) from exc
-        nonce = f"{entry.party}\x00{entry.author}\x00{entry.nonce}"
+        nonce = f"{read.party}\x00{read.author}\x00{read.nonce}"
         first_use = self.nonces.setdefault(nonce, index)
         if first_use != index:
             raise _Stop(
                 Reason.REPLAYED_NONCE,
-                f"entry {index}: {entry.party}/{entry.author} reuses the nonce of entry "
+                f"entry {index}: {read.party}/{read.author} reuses the nonce of entry "
                 f"{first_use}: a replayed entry",
                 index,
                 number,
             )
-        if entry.supersedes is not None:
-            target = self.leaves.get(bytes.fromhex(entry.supersedes))
-            if target is None or target[1] != entry.party:
+        party = sys.intern(read.party)
+        if read.supersedes is not None:
+            target = self.leaves.get(bytes.fromhex(read.supersedes))
+            if target is None or self.parties[target] != party:
                 whose = (
-                    "no earlier entry" if target is None else f"entry {target[0]} of {target[1]}"
+                    "no earlier entry"
+                    if target is None
+                    else f"entry {target} of {self.parties[target]}"
                 )
                 raise _Stop(
                     Reason.BAD_SUPERSEDES,
-                    f"entry {index}: supersedes {entry.supersedes[:16]}..., which is {whose}",
+                    f"entry {index}: supersedes {read.supersedes[:16]}..., which is {whose}",
                     index,
                     number,
                 )
-        leaf = leaf_hash(entry_bytes(entry))
-        self.leaves[leaf] = (index, sys.intern(entry.party))
-        self.store.put(self.state.append(leaf))
+        self.leaves[read.leaf] = index
+        self.parties.append(party)
+        self.store.put(self.state.append(read.leaf))
         for signed in self.pending.pop(self.state.size, []):
             self._match(signed)
 
-    def _queue(
-        self, number: int, index: int, raw: Record, entry: Entry, public: Ed25519PublicKey
-    ) -> None:
-        raw_key = self.raw_keys.get(id(public))
-        if raw_key is None:
-            raw_key = self.raw_keys[id(public)] = public_key_bytes(public)
-        signature = b64decode(entry.signature, "signature")
-        self.checks.add(
-            _Job(number, index, raw, entry.payload_sha256, raw_key, signing_bytes(entry), signature)
-        )
-        self.queued = number
-
-    def recheck(self, stop: _Stop) -> _Stop:
-        """A stop at a line read fast and not queued: a strict read of that line comes first
-        (the fast reader lets duplicate members through)."""
-        raw = self.raw
-        if stop.deferred or stop.record != self.number or self.queued == self.number:
-            return stop
-        if raw is None or isinstance(raw, Mapping):
-            return stop
-        try:
-            parse_json(raw)
-        except LedgerError as exc:
-            return _Stop(
-                Reason.MALFORMED, f"record {self.number}: {exc}", self.expected, self.number
-            )
-        return stop
+    def _raw(self, public: Ed25519PublicKey) -> bytes:
+        raw = self.raw_keys.get(id(public))
+        if raw is None:
+            raw = self.raw_keys[id(public)] = public_key_bytes(public)
+        return raw
 
     def checkpoint(self, note: object, number: int | None) -> None:
         where = "remembered checkpoint" if number is None else f"checkpoint at record {number}"
@@ -525,21 +791,15 @@ class _Run:
             )
 
     def result(self, stop: _Stop | None) -> VerifyResult:
-        entries, root, history = self.state.size, self.state.root(), self.history
-        if stop is not None and stop.deferred and stop.index is not None:
-            # The tree ran ahead of the bad entry: report it as it stood just before.
-            entries = stop.index
-            root = root_at(entries, self.store.get) if entries else EMPTY_ROOT
-            history = [(at, signed) for at, signed in history if at < (stop.record or 0)]
         best: _Signed | None = None
-        for _, signed in history:
+        for signed in self.matched:
             if best is None or signed.checkpoint.size >= best.checkpoint.size:
                 best = signed
         return VerifyResult(
             ok=stop is None,
-            entries=entries,
-            root=root,
-            checkpoints=len(history),
+            entries=self.state.size,
+            root=self.state.root(),
+            checkpoints=len(self.matched),
             checkpointed_size=0 if best is None else best.checkpoint.size,
             signers=() if best is None else best.signers,
             first_bad_index=None if stop is None else stop.index,
@@ -579,7 +839,6 @@ class _Run:
                 )
         self.previous = cp
         self.matched.append(signed)
-        self.history.append((self.number, signed))
 
     def _fork_floor(self, signed: _Signed) -> int:
         """Where the first difference can start: the largest size at which every key that
@@ -597,9 +856,7 @@ class _Run:
         ]
         return max(sizes, default=0)
 
-    def _misplaced(
-        self, index: int, expected: int, number: int, rest: Iterator[Record]
-    ) -> NoReturn:
+    def _misplaced(self, index: int, expected: int, number: int, rest: Iterator[_Read]) -> NoReturn:
         if index < expected:
             raise _Stop(
                 Reason.ORDER,
@@ -608,7 +865,7 @@ class _Run:
                 expected,
                 number,
             )
-        if any(_entry_index(raw) == expected for raw in rest):
+        if any(read.index == expected for read in rest):
             raise _Stop(
                 Reason.ORDER,
                 f"index {expected} comes after index {index} (record {number}): rows are out "
@@ -622,51 +879,3 @@ class _Run:
             expected,
             number,
         )
-
-
-_SHAPES = {
-    "entry": frozenset({"type", "index", "entry"}),
-    "checkpoint": frozenset({"type", "note"}),
-}
-
-
-def _parse(raw: Record, *, strict: bool) -> Mapping[str, Any]:
-    """A record's object. Not ``strict``: orjson, which lets duplicate members through (the
-    worker that re-reads the line strictly catches them), except for checkpoints, which no
-    worker re-reads, and for what orjson refuses (read strictly for the exact error)."""
-    obj = raw
-    if isinstance(raw, str | bytes):
-        obj = parse_json(raw) if strict else _fast_json(raw)
-    if not isinstance(obj, Mapping):
-        raise LedgerError("not a JSON object")
-    kind = obj.get("type")
-    shape = _SHAPES.get(kind) if isinstance(kind, str) else None
-    if shape is None or set(obj) != shape:
-        raise LedgerError(f"unknown record shape with members {sorted(obj)}")
-    if kind == "checkpoint" and not strict and isinstance(raw, str | bytes):
-        return _parse(raw, strict=True)
-    return obj
-
-
-def _fast_json(raw: str | bytes) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return parse_json(raw)
-
-
-def _entry(obj: Any) -> Entry:
-    """The entry of a record, without hashing its payload (a worker checks it) unless the key
-    ring needs that payload."""
-    redact = isinstance(obj, dict) and obj.get("kind") not in (KIND_CERTIFY, KIND_REVOKE)
-    if redact and obj.get("payload") is not None:
-        return Entry.from_json({**obj, "payload": None})
-    return Entry.from_json(obj)
-
-
-def _entry_index(raw: Record) -> object:
-    try:
-        obj = _parse(raw, strict=False)
-    except LedgerError:
-        return None
-    return obj.get("index")
