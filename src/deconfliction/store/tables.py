@@ -596,3 +596,28 @@ leader_leases = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     Column("acquired_at", UTCDateTime, nullable=False),
 )
+
+# Track states a follower replica received, handed to the leader's tactical loop (PostgreSQL,
+# several replicas): written by the follower from its own intake (the party is the one its
+# binding or the poster's credentials gave), taken and deleted by the leader. Transient.
+track_inbox = Table(
+    "track_inbox",
+    metadata,
+    # 64 bits: thousands of states a second would use up 32 bits within weeks.
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("party", String(16), nullable=False),
+    Column("track_id", String(128), nullable=False),
+    Column("source", String(16), nullable=False),  # cot | sbs1 | api | sim
+    Column("callsign", String(64)),
+    Column("type", String(64)),
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("alt_m", Float, nullable=False),
+    Column("gs_mps", Float, nullable=False),
+    Column("course_deg", Float, nullable=False),
+    Column("vs_mps", Float, nullable=False),
+    Column("time", UTCDateTime, nullable=False),
+    Column("stale_at", UTCDateTime, nullable=False),
+)

@@ -29,7 +29,9 @@ updates are counted on the 1 Hz cycles alone (``Hysteresis.observe``), so the hy
 its pace, and the picture is written after a counted cycle every ``picture_every_s``.
 
 :class:`Live` bundles what the API and the lifespan need: picture, intake rules, feed servers, the
-loop and its asyncio task.
+loop and its asyncio task. On PostgreSQL (several replicas) a follower's Live also hands every
+state it accepts to the leader through the track inbox (``tracks.inbox``), and the leader
+takes them into its picture, so that the loop checks every state whichever replica received it.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ from deconfliction.detect.tactical import (
     predict_zone_entries,
     with_geodesic_dcpa,
 )
-from deconfliction.feeds.servers import FeedConfig, FeedCounters, FeedServers, Intake
+from deconfliction.feeds.servers import FeedConfig, FeedCounters, FeedServers
 from deconfliction.geo import outer_polygon
 from deconfliction.geo.schedule import active_windows
 from deconfliction.parties.models import Actor
@@ -67,8 +69,9 @@ from deconfliction.store import tables as t
 from deconfliction.store.db import transaction
 from deconfliction.tracks import service
 from deconfliction.tracks.alerting import Finding, Hysteresis, pair_findings, zone_findings
+from deconfliction.tracks.inbox import InboxIntake, InboxReader, Outbox
 from deconfliction.tracks.models import AlertOut, FeedOut
-from deconfliction.tracks.picture import SYRIA_CENTRE, IntakeRules, TrackPicture
+from deconfliction.tracks.picture import SYRIA_CENTRE, IntakeRules, TrackPicture, TrackState
 from deconfliction.tracks.simulate import simulate_tracks
 from deconfliction.zones.service import list_zones, zone_schedule, zone_volume
 
@@ -399,7 +402,13 @@ class Live:
         self.rules = rules or IntakeRules(origin=config.origin)
         self.picture = TrackPicture(self.rules.max_tracks)
         self.feeds = FeedServers(list(feeds or []), self.picture, self.rules, clock)
-        self.intake: Intake = self.feeds.intake
+        # Several replicas share only a PostgreSQL database; SQLite is one server.
+        self.outbox = Outbox(engine) if engine.dialect.name == "postgresql" else None
+        self.intake: InboxIntake = InboxIntake(self.feeds.intake, self.outbox)
+        for feed in self.feeds:  # the feeds hand their states to the same intake
+            feed.intake = self.intake
+        self.feeds.intake = self.intake
+        self.inbox = InboxReader(engine, self._relayed) if self.outbox is not None else None
         self.loop = TacticalLoop(
             engine,
             self.picture,
@@ -411,7 +420,10 @@ class Live:
         self.run_loop = run_loop
         self.leader = True  # False while another replica holds the leader lease (ops.lease)
         self._api: dict[str, FeedCounters] = {}
+        self._relay: dict[str, FeedCounters] = {}
         self._task: asyncio.Task[None] | None = None
+        self._reading: asyncio.Task[None] | None = None
+        self._flushing: asyncio.Task[None] | None = None
         self._simulation: asyncio.Task[None] | None = None
         self._simulated = False
         self.sim_counters = FeedCounters("sim", "sim", SIM_PARTY)
@@ -423,8 +435,26 @@ class Live:
             found.listening = True
         return found
 
+    def relay_counters(self, party: str) -> FeedCounters:
+        """The leader's counters of the states of ``party`` taken from the inbox."""
+        found = self._relay.get(party)
+        if found is None:
+            found = self._relay.setdefault(party, FeedCounters(f"relay:{party}", "relay", party))
+            found.listening = True
+        return found
+
+    def _relayed(self, state: TrackState) -> None:
+        """A state a follower accepted: checked and kept here as a local one (not handed on)."""
+        counters = self.relay_counters(state.party)
+        counters.seen(self.clock())
+        self.intake.keep(state, counters)
+
     def feed_status(self) -> list[FeedOut]:
-        found = [*self.feeds.status(), *(c.out() for _, c in sorted(self._api.items()))]
+        found = [
+            *self.feeds.status(),
+            *(c.out() for _, c in sorted(self._api.items())),
+            *(c.out() for _, c in sorted(self._relay.items())),
+        ]
         if self._simulated:
             found.append(self.sim_counters.out())
         return found
@@ -446,8 +476,17 @@ class Live:
         self.check_parties()
         await asyncio.to_thread(service.load_picture, self.engine, self.picture, self.clock())
         await self.feeds.start()
+        if self.outbox is not None:
+            self._flushing = asyncio.create_task(self.outbox.run())
+        self.intake.forwarding = not self.leader
+        if self.leader:
+            self._read_inbox()
         if self.run_loop and self.leader:
             self._task = asyncio.create_task(self.loop.run(self.clock))
+
+    def _read_inbox(self) -> None:
+        if self.inbox is not None and self._reading is None:
+            self._reading = asyncio.create_task(self.inbox.run())
 
     def start_simulation(
         self, start: datetime, shift: timedelta = timedelta(0), every_s: float = 1.0
@@ -462,27 +501,34 @@ class Live:
     async def lead(self) -> None:
         """This replica took the leader lease: run the tactical loop here."""
         self.leader = True
+        self.intake.forwarding = False
+        self._read_inbox()
         if self.run_loop and self._task is None:
             self._task = asyncio.create_task(self.loop.run(self.clock))
 
     async def follow(self) -> None:
-        """Another replica leads: stop the tactical loop here (feeds and picture go on)."""
+        """Another replica leads: stop the tactical loop here (feeds and picture go on, and
+        the states accepted here go to the leader through the inbox)."""
         self.leader = False
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def stop(self) -> None:
-        for task in (self._simulation, self._task):
+        self.intake.forwarding = True
+        for task in (self._task, self._reading):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._task = self._simulation = None
+        self._task = self._reading = None
+
+    async def stop(self) -> None:
+        for task in (self._simulation, self._task, self._reading, self._flushing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._simulation = self._reading = self._flushing = None
         self.sim_counters.listening = False
         await self.feeds.stop()
+        if self.outbox is not None:  # what the feeds accepted last still reaches the leader
+            await asyncio.to_thread(self.outbox.flush)
         with contextlib.suppress(Exception):
             await asyncio.to_thread(service.flush_picture, self.engine, self.picture)
 
