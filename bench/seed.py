@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
+from tests.areas import area_toml
 
 from bench.serving import Server as Server
 from bench.serving import free_port as free_port
@@ -68,41 +69,7 @@ PG_URL = os.environ.get(
     "DECONFLICTION_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 
-AREA_TOML = """
-area = "Benchmark area"
-[minima]
-horizontal_m = 9260
-vertical_m = 300
-time_buffer_s = 600
-
-[[party]]
-code = "TR"
-name = "Türkiye"
-language = "tr"
-[[party.officer]]
-id = "tr-duty"
-name = "TR duty officer"
-role = "officer"
-
-[[party]]
-code = "IL"
-name = "Israel"
-language = "he"
-[[party.officer]]
-id = "il-duty"
-name = "IL duty officer"
-role = "officer"
-
-[[party]]
-code = "AZ"
-name = "Azerbaijan"
-language = "az"
-kind = "mediator"
-[[party.officer]]
-id = "az-med"
-name = "AZ mediator"
-role = "mediator"
-"""
+AREA_TOML = area_toml("Benchmark area", ("tr-duty", "il-duty", "az-med"))
 
 
 # -- databases -------------------------------------------------------------------------------

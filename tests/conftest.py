@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,8 +19,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from deconfliction.store.db import make_engine, migrate
+from deconfliction.parties.models import AreaConfig
+from deconfliction.parties.service import init_area
+from deconfliction.store.db import make_engine, migrate, transaction
 from deconfliction.store.tables import metadata
+from tests.areas import area_toml
 
 PG_URL = os.environ.get(
     "DECONFLICTION_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -100,71 +104,18 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     eng.dispose()
 
 
-AREA_TOML = """
-area = "Test area"
-[minima]
-horizontal_m = 9260
-vertical_m = 300
-time_buffer_s = 600
-
-[[party]]
-code = "TR"
-name = "Türkiye"
-language = "tr"
-[[party.officer]]
-id = "tr-duty"
-name = "TR duty officer"
-role = "officer"
-[[party.officer]]
-id = "tr-cmd"
-name = "TR watch commander"
-role = "commander"
-
-[[party]]
-code = "IL"
-name = "Israel"
-language = "he"
-[[party.officer]]
-id = "il-duty"
-name = "IL duty officer"
-role = "officer"
-
-[[party]]
-code = "AZ"
-name = "Azerbaijan"
-language = "az"
-kind = "mediator"
-[[party.officer]]
-id = "az-med"
-name = "AZ mediator"
-role = "mediator"
-
-[[party]]
-code = "UNDOF"
-name = "UNDOF"
-language = "en"
-kind = "observer"
-[[party.officer]]
-id = "un-obs"
-name = "UNDOF observer"
-role = "observer"
-"""
-
 OFFICERS = ("tr-duty", "tr-cmd", "il-duty", "az-med", "un-obs")
+AREA_TOML = area_toml("Test area", OFFICERS)
+
+
+def area_tokens(engine: Engine, area_toml: str, now: datetime) -> dict[str, str]:
+    """Set up the area with server-held keys; the officers' tokens."""
+    with transaction(engine, write=True) as conn:
+        return init_area(
+            conn, AreaConfig.model_validate(tomllib.loads(area_toml)), now, server_held_keys=True
+        ).tokens
 
 
 @pytest.fixture
 def tokens(engine: Engine, clock: FakeClock) -> dict[str, str]:
-    import tomllib
-
-    from deconfliction.parties.models import AreaConfig
-    from deconfliction.parties.service import init_area
-    from deconfliction.store.db import transaction
-
-    with transaction(engine, write=True) as conn:
-        return init_area(
-            conn,
-            AreaConfig.model_validate(tomllib.loads(AREA_TOML)),
-            clock(),
-            server_held_keys=True,
-        ).tokens
+    return area_tokens(engine, AREA_TOML, clock())

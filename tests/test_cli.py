@@ -178,3 +178,27 @@ def test_missing_file_wrong_token_and_observer(
     zone_file.write_text(json.dumps(zone()), encoding="utf-8")
     code, _, err = run("zones", "declare", str(zone_file), "--db", db, "--token", area["un-obs"])
     assert code == 2 and "observer" in err
+
+
+READ_COMMANDS = [
+    ["zones", "list"],
+    ["conflicts", "list"],
+    ["agreements", "rounds"],
+    ["agreements", "commitments"],
+    ["agreements", "violations"],
+    ["incidents", "list"],
+    ["incidents", "show", "1"],
+    ["hotline", "inbox"],
+    ["tracks", "alerts"],
+    ["report", "--party", "TR", "--from", "2030-01-01", "--to", "2030-01-02"],
+]
+
+
+def test_every_subcommand_refuses_an_unknown_token_in_one_line(
+    engine: Engine, area: dict[str, str]
+) -> None:
+    for command in READ_COMMANDS:
+        code, out, err = run(*command, "--db", url_of(engine), "--token", "dcf_wrong")
+        assert (code, out) == (2, ""), command
+        assert err.startswith("error: ") and "unknown token" in err, command
+        assert len(err.strip().splitlines()) == 1, command

@@ -260,7 +260,8 @@ def open_alert_thread(conn: Connection, alert: AlertOut) -> None:
 
 
 async def _sign_checkpoints(engine: Engine, clock: Clock, every_s: float) -> None:
-    """Sign a checkpoint whenever the log grew, so parties always have a recent one to cosign."""
+    """Sign a checkpoint on taking the lead and then whenever the log grew, so parties always
+    have a recent one to read and cosign (reading one never signs)."""
 
     def sign() -> None:
         try:
@@ -270,8 +271,8 @@ async def _sign_checkpoints(engine: Engine, clock: Clock, every_s: float) -> Non
             pass  # another server signed the same size first: that checkpoint serves
 
     while True:
-        await asyncio.sleep(every_s)
         await asyncio.to_thread(sign)
+        await asyncio.sleep(every_s)
 
 
 def _error_line(error: Any) -> str:

@@ -14,21 +14,34 @@ import gc
 import json
 import sys
 import tomllib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn, TypeVar
+from typing import Annotated, Any, Literal
 
 import typer
-from pydantic import BaseModel, ValidationError
-from sqlalchemy import Connection, Engine
+from pydantic import BaseModel
+from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
 from deconfliction.activities import service as activities
 from deconfliction.activities.models import ActivityIn
 from deconfliction.agreements.cli import agreements_app, incidents_app, report
+from deconfliction.cli_support import (
+    DbOption,
+    JsonFlag,
+    KeyOption,
+    TokenOption,
+    acting,
+    echo_receipt,
+    fail,
+    guarded,
+    open_engine,
+    read_json,
+    said,
+    say_and_show,
+    show_list,
+    signed_here,
+)
 from deconfliction.conflicts import service as conflicts
 from deconfliction.conflicts.models import ProposedConflict, SideOut
 from deconfliction.detect.tactical import (
@@ -38,28 +51,21 @@ from deconfliction.detect.tactical import (
     read_tracks,
     with_geodesic_dcpa,
 )
-from deconfliction.errors import Invalid, Problem
+from deconfliction.errors import Invalid
 from deconfliction.hotline.cli import hotline_app
 from deconfliction.http import utc_now
 from deconfliction.ledger.canonical import canonical_json
 from deconfliction.ledger.checkpoint import NoteVerifier
-from deconfliction.ledger.entry import officer_key_name
-from deconfliction.ledger.errors import LedgerError
-from deconfliction.ledger.signing import (
-    generate_private_key,
-    key_id,
-    public_key_b64,
-    public_key_bytes,
-)
+from deconfliction.ledger.signing import generate_private_key, public_key_b64
 from deconfliction.ledger.verify import VerifyResult, verify_export
 from deconfliction.ops import backup as ops_backup
-from deconfliction.parties.models import Actor, AreaConfig
-from deconfliction.parties.service import AreaSetUp, authenticate, init_area, issue_token
+from deconfliction.parties.models import AreaConfig
+from deconfliction.parties.service import AreaSetUp, init_area, issue_token
 from deconfliction.record import checkpoints, keys, log
 from deconfliction.record.ask import ask_activity
 from deconfliction.record.keys import encode_private, read_private, trust
-from deconfliction.record.service import Statement, run_statement, say, sign_statement
-from deconfliction.store.db import database_url, make_engine, migrate, transaction
+from deconfliction.record.service import Statement, run_statement
+from deconfliction.store.db import database_url, make_engine, transaction
 from deconfliction.tracks import cli as tracks_cli
 from deconfliction.zones import service as zones
 from deconfliction.zones import transfer
@@ -97,106 +103,7 @@ for name, sub_app in (
 app.command("report")(report)
 tracks_app.add_typer(tracks_cli.app)
 
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="Database URL (default: DECONFLICTION_DB or sqlite:///deconfliction.db)."
-    ),
-]
-TokenOption = Annotated[
-    str | None,
-    typer.Option("--token", envvar="DECONFLICTION_TOKEN", help="The acting officer's API token."),
-]
-KeyOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--key",
-        envvar="DECONFLICTION_KEY",
-        help="The officer's private key file: sign the write here (else a server-held key signs).",
-    ),
-]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
-
-T = TypeVar("T")
 DEMO_ENCOUNTER = timedelta(hours=8, minutes=11, seconds=30)
-M = TypeVar("M", bound=BaseModel)
-
-
-def fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
-def guarded(action: Callable[[], T]) -> T:
-    """Turn every expected failure into one line and exit code 2."""
-    try:
-        return action()
-    except Problem as exc:
-        fail(exc.detail)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        fail(
-            f"{where}: {str(first['msg']).removeprefix('Value error, ')}"
-            if where
-            else str(first["msg"])
-        )
-    except (ValueError, LedgerError, OSError, tomllib.TOMLDecodeError) as exc:
-        fail(str(exc))
-
-
-def open_engine(db: str | None) -> Engine:
-    engine = make_engine(database_url(db))
-    migrate(engine)
-    return engine
-
-
-@contextmanager
-def acting(db: str | None, token: str | None, *, write: bool) -> Iterator[tuple[Connection, Actor]]:
-    if not token:
-        fail("no token: pass --token or set DECONFLICTION_TOKEN")
-    engine = open_engine(db)
-    with transaction(engine, write=write) as conn:
-        yield conn, authenticate(conn, token, utc_now())
-
-
-def said(
-    db: str | None,
-    token: str | None,
-    key_file: Path | None,
-    statement: Statement,
-    subject: str,
-    use_case: Callable[[Connection, Actor, datetime], M],
-) -> M:
-    """One write as the officer: signed here with `--key`, else by a server-held key."""
-    with acting(db, token, write=True) as (conn, actor):
-        now = utc_now()
-        if key_file is not None:
-            private = read_private(key_file)
-            kid = key_id(
-                officer_key_name(actor.party, actor.officer), public_key_bytes(private)
-            ).hex()
-            signed = sign_statement(statement, actor.party, actor.officer, kid, private, now)
-            statement = replace(statement, signed=signed)
-        made, receipt = say(
-            conn, actor, statement, lambda: use_case(conn, actor, now), subject, now
-        )
-        typer.echo(f"recorded as entry {receipt['index']} ({receipt['leaf_hash']})", err=True)
-        return made
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def emit(items: list[BaseModel], as_json: bool, line: Callable[[Any], str]) -> None:
-    if as_json:
-        typer.echo(
-            json.dumps([i.model_dump(mode="json") for i in items], indent=2, ensure_ascii=False)
-        )
-    else:
-        for item in items:
-            typer.echo(line(item))
 
 
 @app.command()
@@ -324,13 +231,11 @@ def zones_list(
 ) -> None:
     """List zones."""
 
-    def run() -> list[BaseModel]:
-        with acting(db, token, write=False) as (conn, actor):
-            return list(zones.list_zones(conn, actor, include_withdrawn=include_withdrawn))
-
-    emit(
-        guarded(run),
+    show_list(
+        db,
+        token,
         as_json,
+        lambda conn, actor: zones.list_zones(conn, actor, include_withdrawn=include_withdrawn),
         lambda z: (
             f"{z.id}\t{z.owner}\t{z.rule}\t{z.status}\t{z.altitude['lower_m']:.0f}-"
             f"{z.altitude['upper_m']:.0f} m\t{z.name}"
@@ -343,20 +248,15 @@ def zones_declare(
     file: Path, db: DbOption = None, token: TokenOption = None, key: KeyOption = None
 ) -> None:
     """Declare the zone in FILE (JSON, see docs/formats.md)."""
-
-    def run() -> BaseModel:
-        body = read_json(file)
-        zone = ZoneIn.model_validate(body)
-        return said(
-            db,
-            token,
-            key,
-            Statement("zone.declare", body=body),
-            "zone",
-            lambda conn, actor, now: zones.declare(conn, actor, zone, now),
-        )
-
-    typer.echo(guarded(run).model_dump_json(indent=2))
+    say_and_show(
+        db,
+        token,
+        key,
+        "zone.declare",
+        lambda: read_json(file),
+        ZoneIn.model_validate,
+        zones.declare,
+    )
 
 
 @zones_app.command("import")
@@ -380,18 +280,13 @@ def zones_import(
             {"format": format, "content": file.read_text(encoding="utf-8"), "dry_run": dry_run}
         )
         if dry_run:
-            with acting(db, token, write=False) as (conn, actor):
+            with acting(open_engine(db), token, write=False) as (conn, actor):
                 return transfer.import_zones(conn, actor, request, utc_now())
-        with acting(db, token, write=True) as (conn, actor):
+        with acting(open_engine(db), token, write=True) as (conn, actor):
             now = utc_now()
-            statement = Statement("zone.import", body=request.model_dump(mode="json"))
-            if key is not None:
-                private = read_private(key)
-                kid = key_id(
-                    officer_key_name(actor.party, actor.officer), public_key_bytes(private)
-                ).hex()
-                signed = sign_statement(statement, actor.party, actor.officer, kid, private, now)
-                statement = replace(statement, signed=signed)
+            statement = signed_here(
+                Statement("zone.import", body=request.model_dump(mode="json")), actor, key, now
+            )
             done: list[transfer.ImportOut] = []
 
             def use_case(c: Connection) -> tuple[int, dict[str, Any]]:
@@ -401,7 +296,7 @@ def zones_import(
             _, _, receipt = run_statement(
                 conn, actor, statement, use_case, lambda _: "zone/import", now
             )
-            typer.echo(f"recorded as entry {receipt['index']} ({receipt['leaf_hash']})", err=True)
+            echo_receipt(receipt)
             return done[0]
 
     result = guarded(run)
@@ -432,7 +327,7 @@ def zones_export(
         chosen = transfer.EXPORT_FORMATS.get(format)
         if chosen is None:
             raise Invalid(f"--format {format!r} is not one of geojson, kml, cot")
-        with acting(db, token, write=False) as (conn, actor):
+        with acting(open_engine(db), token, write=False) as (conn, actor):
             found = zones.list_zones(conn, actor)
         return transfer.export_zones(found, chosen, utc_now())
 
@@ -449,13 +344,11 @@ def activities_list(
 ) -> None:
     """List the activities this officer's party may see."""
 
-    def run() -> list[BaseModel]:
-        with acting(db, token, write=False) as (conn, actor):
-            return list(activities.list_activities(conn, actor, utc_now()))
-
-    emit(
-        guarded(run),
+    show_list(
+        db,
+        token,
         as_json,
+        lambda conn, actor: activities.list_activities(conn, actor, utc_now()),
         lambda a: (
             f"{a.id}\t{a.party}\t{a.kind}\t{a.state}{' LATE' if a.late else ''}\t"
             f"{a.start:%Y-%m-%d %H:%M}-{a.end:%H:%M}Z\t{a.title}"
@@ -468,20 +361,15 @@ def activities_notify(
     file: Path, db: DbOption = None, token: TokenOption = None, key: KeyOption = None
 ) -> None:
     """Notify the activity in FILE (JSON, see docs/formats.md)."""
-
-    def run() -> BaseModel:
-        body = read_json(file)
-        activity = ActivityIn.model_validate(body)
-        return said(
-            db,
-            token,
-            key,
-            Statement("activity.notify", body=body),
-            "activity",
-            lambda conn, actor, now: activities.notify(conn, actor, activity, now),
-        )
-
-    typer.echo(guarded(run).model_dump_json(indent=2))
+    say_and_show(
+        db,
+        token,
+        key,
+        "activity.notify",
+        lambda: read_json(file),
+        ActivityIn.model_validate,
+        activities.notify,
+    )
 
 
 @activities_app.command("cancel")
@@ -499,11 +387,10 @@ def activities_cancel(
 
     def run() -> BaseModel:
         return said(
-            db,
+            open_engine(db),
             token,
             key,
             Statement("activity.cancel", target=activity_id, version=version),
-            "activity",
             lambda conn, actor, now: activities.cancel(conn, actor, activity_id, version, now),
         )
 
@@ -518,7 +405,7 @@ def check(
 
     def run() -> list[ProposedConflict]:
         activity = ActivityIn.model_validate(read_json(file))
-        with acting(db, token, write=False) as (conn, actor):
+        with acting(open_engine(db), token, write=False) as (conn, actor):
             return activities.check(conn, actor, activity, utc_now())
 
     found = guarded(run)
@@ -552,13 +439,11 @@ def conflicts_list(
 ) -> None:
     """List the conflicts this officer's party may see."""
 
-    def run() -> list[BaseModel]:
-        with acting(db, token, write=False) as (conn, actor):
-            return list(conflicts.list_conflicts(conn, actor, state=state))
-
-    emit(
-        guarded(run),
+    show_list(
+        db,
+        token,
         as_json,
+        lambda conn, actor: conflicts.list_conflicts(conn, actor, state=state),
         lambda c: (
             f"{c.id}\t{c.state}\t{c.severity}\t{c.a.party} activity {c.a.activity}\t"
             f"{side_label(c.b)}"
@@ -705,7 +590,7 @@ def ledger_cosign(
 
     def run() -> str:
         signer_key = read_private(root)
-        with acting(db, token, write=True) as (conn, actor):
+        with acting(open_engine(db), token, write=True) as (conn, actor):
             return checkpoints.cosign_latest(conn, actor, signer_key, utc_now())
 
     typer.echo(guarded(run), nl=False)
@@ -721,7 +606,7 @@ def keys_revoke(
     """Revoke every valid key of an officer of your party (a signed entry each)."""
 
     def run() -> list[str]:
-        with acting(db, token, write=True) as (conn, actor):
+        with acting(open_engine(db), token, write=True) as (conn, actor):
             return keys.revoke(conn, actor.party, read_private(root), officer, utc_now())
 
     typer.echo("revoked " + ", ".join(guarded(run)))
@@ -735,7 +620,7 @@ def keys_certify(
 
     def run() -> str:
         raw = base64.b64decode(public_key, validate=True)
-        with acting(db, token, write=True) as (conn, actor):
+        with acting(open_engine(db), token, write=True) as (conn, actor):
             return keys.certify(conn, actor.party, read_private(root), officer, raw, utc_now())
 
     typer.echo(f"certified {guarded(run)}")

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
 
+from deconfliction.api import create_app
 from deconfliction.errors import Invalid
 from deconfliction.ledger.canonical import canonical_json
 from deconfliction.ledger.checkpoint import NoteSigner, open_checkpoint, parse_note
@@ -23,9 +27,11 @@ from deconfliction.ledger.signing import verify as verify_signature
 from deconfliction.parties.service import authenticate
 from deconfliction.record.checkpoints import cosign_latest
 from deconfliction.record.service import Statement
+from deconfliction.store import tables as t
 from deconfliction.store.db import transaction
 from tests.api.conftest import Api
 from tests.builders import activity, volume, zone
+from tests.conftest import FakeClock
 from tests.record.support import (
     Area,
     checkpoint_of,
@@ -108,7 +114,7 @@ def trust_of(api: Api, officer: str = "az-med") -> dict[str, Any]:
 def test_every_write_is_one_signed_statement_and_the_export_verifies(api: Api) -> None:
     writes = busy_day(api)
     med = api.as_("az-med")
-    note = med.get("/v1/ledger/checkpoint")
+    note = med.post("/v1/ledger/checkpoint")
     assert note.status_code == 200
     lines = api_export(api, "az-med")
     trust = trust_of(api)
@@ -211,9 +217,9 @@ def test_idempotent_retry_returns_the_same_receipt_and_adds_no_entry(api: Api) -
 def test_inclusion_and_consistency_proofs_verify_against_checkpoints(api: Api) -> None:
     med = api.as_("az-med")
     api.as_("tr-duty").post("/v1/activities", json=activity(volume(40.0, 30.0)))
-    old_note = med.get("/v1/ledger/checkpoint").text
+    old_note = med.post("/v1/ledger/checkpoint").text
     busy_day(api)
-    new_note = med.get("/v1/ledger/checkpoint").text
+    new_note = med.post("/v1/ledger/checkpoint").text
     log_key = log_verifier(trust_of(api))
     old, _ = open_checkpoint(old_note, [log_key])
     new, _ = open_checkpoint(new_note, [log_key])
@@ -259,6 +265,55 @@ def test_inclusion_and_consistency_proofs_verify_against_checkpoints(api: Api) -
         assert bad.json()["status"] == 422
 
 
+def stored_checkpoints(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(t.checkpoints)).scalar_one())
+
+
+def stored_entries(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(t.entries)).scalar_one())
+
+
+def test_reading_the_checkpoint_never_signs_one_and_a_post_signs_one_now(api: Api) -> None:
+    tr, med = api.as_("tr-duty"), api.as_("az-med")
+    none_yet = med.get("/v1/ledger/checkpoint")
+    assert none_yet.status_code == 404
+    assert none_yet.headers["content-type"] == PROBLEM_JSON
+    first = med.post("/v1/ledger/checkpoint")
+    assert first.status_code == 200, first.text
+    assert checkpoint_of(first.text).size == 5  # the officers' key certificates
+
+    assert tr.post("/v1/activities", json=activity(volume(40.0, 30.0))).status_code == 201
+    # The log grew; a read still answers the stored checkpoint and stores none.
+    assert med.get("/v1/ledger/checkpoint").text == first.text
+    assert stored_checkpoints(api.engine) == 1
+
+    grown = tr.post("/v1/ledger/checkpoint").text  # any officer may ask for one now
+    assert checkpoint_of(grown).size == stored_entries(api.engine) > 5
+    assert med.get("/v1/ledger/checkpoint").text == grown
+    # Asking again with nothing new answers the same checkpoint, signing none.
+    assert med.post("/v1/ledger/checkpoint").text == grown
+    assert stored_checkpoints(api.engine) == 2
+    assert api.client.post("/v1/ledger/checkpoint").status_code == 401
+
+
+def test_the_leader_signs_a_checkpoint_on_taking_the_lead(
+    engine: Engine, clock: FakeClock, tokens: dict[str, str]
+) -> None:
+    app = create_app(
+        engine, clock, checkpoint_every_s=3600, hotline_every_s=None, tactical_every_s=None
+    )
+    with TestClient(app) as client:
+        med = Api(client, tokens, engine).as_("az-med")
+        deadline = time.monotonic() + 10
+        while (found := med.get("/v1/ledger/checkpoint")).status_code == 404:
+            assert time.monotonic() < deadline, "no checkpoint signed after taking the lead"
+            time.sleep(0.05)
+    assert found.status_code == 200, found.text
+    assert checkpoint_of(found.text).size == 5
+
+
 def test_observer_sees_every_entry_but_only_the_payloads_shared_with_it(api: Api) -> None:
     tr, il = api.as_("tr-duty"), api.as_("il-duty")
     hidden = created(tr.post("/v1/activities", json=activity(volume(36.0, 34.0))), 201)["id"]
@@ -300,7 +355,7 @@ def test_observer_sees_every_entry_but_only_the_payloads_shared_with_it(api: Api
         if m["subject"] == f"activity/{hidden}"
     )
 
-    api.as_("un-obs").get("/v1/ledger/checkpoint")
+    api.as_("un-obs").post("/v1/ledger/checkpoint")
     lines = api_export(api, "un-obs")
     result = verify(lines, trust_of(api, "un-obs"))
     assert result.ok, result.detail
@@ -334,7 +389,7 @@ def test_parties_cosign_checkpoints_with_their_root_keys(own_area: Area) -> None
 
     # IL cosigns the new checkpoint over the API; a line by another key is refused.
     il = area.api.as_("il-duty")
-    note = il.get("/v1/ledger/checkpoint").text
+    note = il.post("/v1/ledger/checkpoint").text
     size = checkpoint_of(note).size
     assert size > checkpoint.size
     text = parse_note(note).text

@@ -54,7 +54,7 @@ def made(held_area: Area) -> Made:
     il, tr = api.as_("il-duty"), api.as_("tr-duty")
     assert il.post("/v1/zones", json=zone()).status_code == 201
     aid = tr.post("/v1/activities", json=activity(volume(36.0, 34.0))).json()["id"]
-    middle = checkpoint_of(api.as_("az-med").get("/v1/ledger/checkpoint").text).size
+    middle = checkpoint_of(api.as_("az-med").post("/v1/ledger/checkpoint").text).size
     crossing = il.post("/v1/activities", json=activity(volume(36.1, 34.1))).json()
     assert crossing["conflicts"]
     assert il.post(f"/v1/activities/{aid}/acknowledge").status_code == 200

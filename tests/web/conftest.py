@@ -52,7 +52,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         engine, demo_replay=(summary.day_start, summary.day_start + DEMO_ENCOUNTER - now)
     )
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # No websocket keepalive pings: they draw from the global `random` in this thread, which
+    # hypothesis then reports against whichever test is drawing examples at that moment.
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", ws_ping_interval=None
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -9,29 +9,28 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any
 
 import typer
-from pydantic import BaseModel, ValidationError
-from sqlalchemy import Connection, Engine
 
-from deconfliction.errors import Problem
+from deconfliction.cli_support import (
+    DbOption,
+    JsonFlag,
+    KeyOption,
+    TokenOption,
+    acting,
+    fail,
+    guarded,
+    open_engine,
+    said,
+)
 from deconfliction.hotline import service, templates
 from deconfliction.hotline.models import MessageIn, MessageOut
 from deconfliction.http import utc_now
-from deconfliction.ledger.entry import officer_key_name
-from deconfliction.ledger.errors import LedgerError
-from deconfliction.ledger.signing import key_id, public_key_bytes
 from deconfliction.parties.models import Actor
-from deconfliction.parties.service import authenticate
-from deconfliction.record.keys import read_private
-from deconfliction.record.service import Statement, say, sign_statement
-from deconfliction.store.db import database_url, make_engine, migrate, transaction
+from deconfliction.record.service import Statement
+from deconfliction.store.db import transaction
 from deconfliction.stream.service import StreamEvent, events_after, latest_id
 
 hotline_app = typer.Typer(
@@ -39,91 +38,12 @@ hotline_app = typer.Typer(
     no_args_is_help=True,
 )
 
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="Database URL (default: DECONFLICTION_DB or sqlite:///deconfliction.db)."
-    ),
-]
-TokenOption = Annotated[
-    str | None,
-    typer.Option("--token", envvar="DECONFLICTION_TOKEN", help="The acting officer's API token."),
-]
-KeyOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--key",
-        envvar="DECONFLICTION_KEY",
-        help="The officer's private key file: sign the write here (else a server-held key signs).",
-    ),
-]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 LangOption = Annotated[
     str | None,
     typer.Option(
         "--lang", help="Render in this language (en, tr, he, ar, az); default: your party's."
     ),
 ]
-
-T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
-
-
-def fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
-def guarded(action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except Problem as exc:
-        fail(exc.detail)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        message = str(first["msg"]).removeprefix("Value error, ")
-        fail(f"{where}: {message}" if where else message)
-    except (ValueError, LedgerError, OSError) as exc:
-        fail(str(exc))
-
-
-def open_engine(db: str | None) -> Engine:
-    engine = make_engine(database_url(db))
-    migrate(engine)
-    return engine
-
-
-@contextmanager
-def acting(engine: Engine, token: str | None, *, write: bool) -> Iterator[tuple[Connection, Actor]]:
-    if not token:
-        fail("no token: pass --token or set DECONFLICTION_TOKEN")
-    with transaction(engine, write=write) as conn:
-        yield conn, authenticate(conn, token, utc_now())
-
-
-def said(
-    engine: Engine,
-    token: str | None,
-    key_file: Path | None,
-    statement: Statement,
-    use_case: Callable[[Connection, Actor, datetime], M],
-) -> M:
-    """One write as the officer: the signed statement, the change and the log's receipt."""
-    with acting(engine, token, write=True) as (conn, actor):
-        now = utc_now()
-        if key_file is not None:
-            private = read_private(key_file)
-            kid = key_id(
-                officer_key_name(actor.party, actor.officer), public_key_bytes(private)
-            ).hex()
-            signed = sign_statement(statement, actor.party, actor.officer, kid, private, now)
-            statement = replace(statement, signed=signed)
-        made, receipt = say(
-            conn, actor, statement, lambda: use_case(conn, actor, now), "message", now
-        )
-        typer.echo(f"recorded as entry {receipt['index']} ({receipt['leaf_hash']})", err=True)
-        return made
 
 
 def line(message: MessageOut) -> str:

@@ -18,6 +18,17 @@ from deconfliction.record import log
 from deconfliction.store import tables as t
 
 
+def latest(conn: Connection) -> str:
+    """The newest stored checkpoint with the cosignatures it has; signing is the leader's
+    periodic job (or a POST that asks for one now), so that reading never writes."""
+    note = conn.execute(
+        select(t.checkpoints.c.note).order_by(t.checkpoints.c.size.desc()).limit(1)
+    ).scalar()
+    if note is None:
+        raise NotFound("no checkpoint signed yet: the server signs one within seconds of a write")
+    return str(note)
+
+
 def add_cosignature(conn: Connection, actor: Actor, size: int, line: str) -> str:
     row = conn.execute(select(t.checkpoints).where(t.checkpoints.c.size == size)).first()
     if row is None:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 
 from deconfliction.errors import Invalid, NotFound
 from deconfliction.http import ActorDep, ServicesDep, read
@@ -99,9 +100,23 @@ def _within(conn: Any, tree_size: int) -> None:
 
 @router.get("/checkpoint", response_class=PlainTextResponse)
 def latest_checkpoint(svc: ServicesDep, actor: ActorDep) -> str:
-    """The newest checkpoint (signed now if the log grew), with the cosignatures it has."""
-    with transaction(svc.engine, write=True) as conn:
-        return log.checkpoint(conn, svc.clock())
+    """The newest signed checkpoint, with the cosignatures it has (the server signs one every
+    few seconds when the log grew)."""
+    with read(svc) as conn:
+        return checkpoints.latest(conn)
+
+
+@router.post("/checkpoint", response_class=PlainTextResponse)
+def sign_checkpoint(svc: ServicesDep, actor: ActorDep) -> str:
+    """Sign a checkpoint of the log as it is now, unless the newest one covers it, and return
+    it: for a client that must cosign or verify up to its own write without waiting."""
+    try:
+        with transaction(svc.engine, write=True) as conn:
+            return log.checkpoint(conn, svc.clock())
+    except IntegrityError:
+        # Another server signed this size at the same moment: that checkpoint serves.
+        with read(svc) as conn:
+            return checkpoints.latest(conn)
 
 
 class CosignIn(BaseModel):

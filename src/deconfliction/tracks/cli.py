@@ -10,62 +10,27 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated
 
 import typer
-from sqlalchemy import Connection
 
 from deconfliction.activities.service import list_activities
-from deconfliction.errors import Problem
+from deconfliction.cli_support import (
+    DbOption,
+    JsonFlag,
+    TokenOption,
+    acting,
+    fail,
+    guarded,
+    open_engine,
+)
 from deconfliction.feeds.cot import MAX_EVENT_BYTES, CotSplitter, alert_cot
-from deconfliction.parties.models import Actor
-from deconfliction.parties.service import authenticate
-from deconfliction.store.db import database_url, make_engine, migrate, transaction
 from deconfliction.tracks import service
 from deconfliction.tracks.simulate import simulate_tracks
 
 app = typer.Typer(help="Live picture: alerts, CoT, simulation.", no_args_is_help=True)
-T = TypeVar("T")
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="Database URL (default: DECONFLICTION_DB or sqlite:///deconfliction.db)."
-    ),
-]
-TokenOption = Annotated[
-    str | None,
-    typer.Option("--token", envvar="DECONFLICTION_TOKEN", help="The acting officer's API token."),
-]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
-def _guarded(action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except Problem as exc:
-        _fail(exc.detail)
-    except (ValueError, OSError) as exc:
-        _fail(str(exc))
-
-
-@contextmanager
-def _acting(db: str | None, token: str | None) -> Iterator[tuple[Connection, Actor]]:
-    if not token:
-        _fail("no token: pass --token or set DECONFLICTION_TOKEN")
-    engine = _guarded(lambda: make_engine(database_url(db)))
-    _guarded(lambda: migrate(engine))
-    with transaction(engine, write=False) as conn:
-        yield conn, _guarded(lambda: authenticate(conn, token, datetime.now(UTC)))
 
 
 @app.command("alerts")
@@ -77,7 +42,7 @@ def alerts(
     as_json: JsonFlag = False,
 ) -> None:
     """Tactical alerts your party is in (the mediator: all), active unless --all."""
-    with _acting(db, token) as (conn, actor):
+    with acting(guarded(lambda: open_engine(db)), token, write=False) as (conn, actor):
         found = service.list_alerts(conn, actor, active=None if all_ else True)
     now = datetime.now(UTC)
     for alert in found:
@@ -102,7 +67,7 @@ def _events(path: Path) -> list[bytes]:
     splitter = CotSplitter()
     found = [e for e in splitter.feed(path.read_bytes()) if isinstance(e, bytes)]
     if splitter.close() is not None:
-        _fail(f"{path}: the last event is not closed with </event>")
+        fail(f"{path}: the last event is not closed with </event>")
     return found
 
 
@@ -115,10 +80,10 @@ def send_cot(
     every_s: Annotated[float, typer.Option("--every-s", help="Pause between events.")] = 0.0,
 ) -> None:
     """Send the CoT events of FILE (events back to back, as a TAK stream) to a CoT feed."""
-    events = _guarded(lambda: _events(file))
+    events = guarded(lambda: _events(file))
     too_big = [i for i, e in enumerate(events) if len(e) > MAX_EVENT_BYTES]
     if too_big:
-        _fail(f"event {too_big[0] + 1} is over {MAX_EVENT_BYTES} bytes")
+        fail(f"event {too_big[0] + 1} is over {MAX_EVENT_BYTES} bytes")
 
     def send() -> None:
         if udp:
@@ -132,7 +97,7 @@ def send_cot(
                 sock.sendall(event + b"\n")
                 time.sleep(every_s)
 
-    _guarded(send)
+    guarded(send)
     typer.echo(f"sent {len(events)} events to {host}:{port} ({'UDP' if udp else 'TCP'})")
 
 
@@ -149,7 +114,7 @@ def simulate(
     moment = at if at.tzinfo else at.replace(tzinfo=UTC)
     origin = start if start is not None else moment.replace(minute=0, second=0, microsecond=0)
     origin = origin if origin.tzinfo else origin.replace(tzinfo=UTC)
-    with _acting(db, token) as (conn, actor):
+    with acting(guarded(lambda: open_engine(db)), token, write=False) as (conn, actor):
         activities = list_activities(conn, actor, moment)
     for state in simulate_tracks(activities, origin, moment):
         typer.echo(json.dumps(service.track_out(state).model_dump(mode="json")))
