@@ -42,8 +42,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
-from tests.areas import area_toml
 
+from bench.areas import area_toml
 from bench.serving import Server as Server
 from bench.serving import free_port as free_port
 from bench.serving import start_server as start_server

@@ -17,13 +17,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from bench.areas import area_toml
 from sqlalchemy import Engine, create_engine, text
 
 from deconfliction.parties.models import AreaConfig
 from deconfliction.parties.service import init_area
 from deconfliction.store.db import make_engine, migrate, transaction
 from deconfliction.store.tables import metadata
-from tests.areas import area_toml
 
 PG_URL = os.environ.get(
     "DECONFLICTION_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from bench.areas import area_toml
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
@@ -15,7 +16,6 @@ from sqlalchemy import Engine, func, select
 from deconfliction.api import create_app
 from deconfliction.store import tables as t
 from tests.api.conftest import OfficerClient
-from tests.areas import area_toml
 from tests.conftest import FakeClock, area_tokens
 
 HOTLINE_AREA = area_toml(
