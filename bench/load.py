@@ -15,6 +15,7 @@ Run: ``python -m bench load`` (BENCH_LOAD_S, BENCH_LOAD_WORKERS, DECONFLICTION_B
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import secrets
@@ -123,11 +124,11 @@ async def streamer(url: str, token: str, until: float, warm: float, tally: Tally
     async with connect(ws_url, max_size=2**22) as ws:
         while (left := until - time.monotonic()) > 0:
             try:
-                await asyncio.wait_for(ws.recv(), left)
+                frame = json.loads(await asyncio.wait_for(ws.recv(), left))
             except TimeoutError:
                 break
-            if time.monotonic() >= warm:
-                tally.events += 1
+            if time.monotonic() >= warm:  # a frame holds one event or an array of them
+                tally.events += len(frame) if isinstance(frame, list) else 1
 
 
 async def drive(urls: list[str], tokens: dict[str, str]) -> tuple[Tally, float]:

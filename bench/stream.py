@@ -15,7 +15,9 @@ then, from this process (httpx):
   last of them arrived.
 
 The load processes compare `time.time()` with the send time carried in the message text, so
-client and server share this machine's clock. Issue #5 anchors: p99 <= 100 ms with 1,000
+client and server share this machine's clock. A frame holds one event or an array of the events
+ready together; the clients count frames and events per phase, so the run reports frames per
+FLASH message and the server's CPU per frame. Issue #5 anchors: p99 <= 100 ms with 1,000
 clients, >= 500 messages/s; the poll-based stream measured ~712 ms p99 earlier.
 
 Run: ``python -m bench stream``. BENCH_STREAM_CLIENTS, BENCH_STREAM_SUSTAIN_S,
@@ -46,6 +48,7 @@ from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame, Opcode
 
 from bench import seed, serving
+from bench.areas import area_toml
 from deconfliction.parties.models import AreaConfig
 from deconfliction.parties.service import init_area
 from deconfliction.store.db import make_engine, migrate, transaction
@@ -58,7 +61,9 @@ DEFLATE = os.environ.get("BENCH_STREAM_DEFLATE", "on") != "off"
 RECEIVERS = 2
 CONNECT_BATCH = 20
 LATENCY_COUNT = 30
-LATENCY_RATE = 2.0  # below saturation: a FLASH costs ~1,900 frames with 1,000 clients
+# Below saturation: with 1,000 clients a FLASH costs 1,000 frames (the message to 950 clients,
+# its delivered receipt to the sender's 30 and the mediator's 20).
+LATENCY_RATE = 2.0
 SENDERS = 32
 DRAIN_S = 30.0  # at most this long after the last POST for the last deliveries
 CONNECT_LIMIT_S = 120.0
@@ -69,46 +74,7 @@ TARGET_P99_MS = 100.0
 TARGET_RATE = 500.0
 EARLIER_P99_MS = 712.0
 
-AREA_TOML = """
-area = "Stream benchmark area"
-
-[[party]]
-code = "TR"
-name = "Türkiye"
-language = "tr"
-[[party.officer]]
-id = "tr-duty"
-name = "TR duty officer"
-role = "officer"
-
-[[party]]
-code = "IL"
-name = "Israel"
-language = "he"
-[[party.officer]]
-id = "il-duty"
-name = "IL duty officer"
-role = "officer"
-
-[[party]]
-code = "SY"
-name = "Syria"
-language = "ar"
-[[party.officer]]
-id = "sy-duty"
-name = "SY duty officer"
-role = "officer"
-
-[[party]]
-code = "AZ"
-name = "Azerbaijan"
-language = "az"
-kind = "mediator"
-[[party.officer]]
-id = "az-med"
-name = "AZ mediator"
-role = "mediator"
-"""
+AREA_TOML = area_toml("Stream benchmark area", ("tr-duty", "il-duty", "sy-duty", "az-med"))
 SENT_KIND = '"kind": "message.sent"'
 OFFICER = {"TR": "tr-duty", "IL": "il-duty", "SY": "sy-duty", "AZ": "az-med"}
 
@@ -137,18 +103,22 @@ def client_parties(count: int) -> list[str]:
 # -- the load processes: many WebSocket clients each ---------------------------------------
 
 
+PHASES = ("connect", "flash", "sustained")
+
+
 def receive(
-    urls: list[str], ready: Any, stop: Any, out: str
+    urls: list[str], ready: Any, stop: Any, phase: Any, out: str
 ) -> None:  # a process: runs its clients, then writes what they got to `out`
-    asyncio.run(_receive(urls, ready, stop, Path(out)))
+    asyncio.run(_receive(urls, ready, stop, phase, Path(out)))
 
 
-async def _receive(urls: list[str], ready: Any, stop: Any, out: Path) -> None:
+async def _receive(urls: list[str], ready: Any, stop: Any, phase: Any, out: Path) -> None:
     # (phase, sequence) -> arrival delays in seconds, one per client that got it
     got: dict[str, list[list[float]]] = defaultdict(list)
     arrivals: list[float] = []
     failures: list[str] = []
     sample: list[str] = []  # one message frame as sent, for `framing_us`
+    frames = [0] * len(PHASES)  # by the phase (index in PHASES) the run was in
 
     async def client(url: str, opened: asyncio.Event) -> None:
         try:
@@ -161,16 +131,19 @@ async def _receive(urls: list[str], ready: Any, stop: Any, out: Path) -> None:
                 opened.set()
                 async for raw in ws:
                     now = time.time()
+                    frames[phase.value] += 1
                     if SENT_KIND not in raw:  # receipts: not parsed, to spare the shared CPU
                         continue
-                    if not sample:
+                    parsed = json.loads(raw)
+                    if not sample and not isinstance(parsed, list):
                         sample.append(raw if isinstance(raw, str) else raw.decode())
-                    event = json.loads(raw)
-                    phase, sequence, sent = event["payload"]["message"]["text"]["content"].split()[
-                        1:4
-                    ]
-                    got[f"{phase} {sequence}"].append([now - float(sent)])
-                    arrivals.append(now)
+                    for event in parsed if isinstance(parsed, list) else [parsed]:
+                        if event["kind"] != "message.sent":
+                            continue
+                        text = event["payload"]["message"]["text"]["content"]
+                        kind, sequence, sent = text.split()[1:4]
+                        got[f"{kind} {sequence}"].append([now - float(sent)])
+                        arrivals.append(now)
         except Exception as exc:  # counted and reported: a lost client is a finding
             failures.append(repr(exc))
             opened.set()
@@ -197,6 +170,7 @@ async def _receive(urls: list[str], ready: Any, stop: Any, out: Path) -> None:
                 "last": max(arrivals, default=0.0),
                 "failures": failures,
                 "sample": sample[0] if sample else "",
+                "frames": frames,
             }
         ),
         encoding="utf-8",
@@ -314,6 +288,7 @@ def main() -> None:
     ]
     context = multiprocessing.get_context("spawn")
     ready = context.Value("i", 0)
+    phase = context.RawValue("i", 0)  # the index in PHASES, set here, read by every frame
     stop = context.Event()
     parties = client_parties(CLIENTS)
     urls = [
@@ -322,7 +297,9 @@ def main() -> None:
     ]
     outputs = [workdir / f"receiver{k}.json" for k in range(RECEIVERS)]
     receivers = [
-        context.Process(target=receive, args=(urls[k::RECEIVERS], ready, stop, str(outputs[k])))
+        context.Process(
+            target=receive, args=(urls[k::RECEIVERS], ready, stop, phase, str(outputs[k]))
+        )
         for k in range(RECEIVERS)
     ]
     try:
@@ -334,9 +311,12 @@ def main() -> None:
         print(f"{CLIENTS} clients connected in {connect_s:.1f} s", flush=True)
         base = servers[0].base
         cpu_before = sum(seed.cpu_seconds(s.process.pid) for s in servers)
+        phase.value = PHASES.index("flash")
         flash = asyncio.run(send_flash(base, tokens["tr-duty"]))
         print(f"flash phase: {len(flash.accepted)} accepted", flush=True)
         time.sleep(2.0)  # the last FLASH frames land before the load changes
+        flash_cpu_s = sum(seed.cpu_seconds(s.process.pid) for s in servers) - cpu_before
+        phase.value = PHASES.index("sustained")
         sustained, sustained_s = asyncio.run(send_sustained(base, tokens["tr-duty"]))
         print(f"sustained phase: {len(sustained.accepted)} accepted", flush=True)
         last_post = time.time()
@@ -359,6 +339,7 @@ def main() -> None:
     last_arrival = 0.0
     failures: list[str] = []
     frame = ""
+    frames = [0] * len(PHASES)
     for path in outputs:
         part = json.loads(path.read_text(encoding="utf-8"))
         for key, delays in part["got"].items():
@@ -366,6 +347,7 @@ def main() -> None:
         last_arrival = max(last_arrival, part["last"])
         failures.extend(part["failures"])
         frame = frame or part["sample"]
+        frames = [a + b for a, b in zip(frames, part["frames"], strict=True)]
 
     flash_audience = sum(1 for p in parties if p in ("IL", "TR", "AZ"))
     rate_audience = sum(1 for p in parties if p in ("SY", "TR", "AZ"))
@@ -381,6 +363,8 @@ def main() -> None:
     )
     accepted_rate = len(sustained.accepted) / sustained_s
     messages = len(flash.accepted) + len(sustained.accepted)
+    flash_frames = frames[PHASES.index("flash")]
+    flash_messages = max(1, len(flash.accepted))
     p50 = seed.quantile_ms(flash_delays, 0.5)
     p99 = seed.quantile_ms(flash_delays, 0.99)
 
@@ -449,6 +433,15 @@ def main() -> None:
                 f"{framing_us(frame, True):.1f} / {framing_us(frame, False):.1f} µs"
                 if frame
                 else "no frame",
+            ),
+            (
+                "FLASH phase: frames per message (all kinds) / server CPU per message, per frame",
+                f"{flash_frames / flash_messages:,.0f} / {flash_cpu_s / flash_messages * 1e3:.1f}"
+                f" ms, {flash_cpu_s / max(1, flash_frames) * 1e6:.0f} µs",
+            ),
+            (
+                "sustained phase: frames / messages delivered to their clients",
+                f"{frames[PHASES.index('sustained')]:,} / {len(rate_delays):,}",
             ),
             (
                 "server CPU over both phases, per accepted message",

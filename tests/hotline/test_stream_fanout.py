@@ -3,21 +3,24 @@
 With the hubs' fallback poll set far beyond the tests' waits (DECONFLICTION_STREAM_POLL_S), an
 event can only arrive in time by a wake: the commit hook in the server that wrote it, or
 PostgreSQL NOTIFY in another server. The hub hands each live connection exactly the events of
-its party (the mediator: all), and NOTIFY is sent when, and only when, the publishing
-transaction commits. Across two `deconfliction serve` processes on PostgreSQL,
-a client of one replica gets what is written through the other, both ways, and a client that
-reconnects to the other replica with its last id gets exactly what it missed, in order, once.
-The fallback poll itself is tested on SQLite, where two servers share a file and nothing wakes
-the one that did not write.
+its party but its own delivered receipts (the mediator: all), checked against a brute-force
+reference, and NOTIFY is sent when, and only when, the publishing transaction commits. Across
+two `deconfliction serve` processes on PostgreSQL, a client of one replica gets what is written
+through the other, both ways, and a client that reconnects to the other replica with its last
+id gets exactly what it missed, in order, once. The fallback poll itself is tested on SQLite,
+where two servers share a file and nothing wakes the one that did not write.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +29,25 @@ import psycopg
 import pytest
 import uvicorn
 from bench.serving import Server, free_port
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 from websockets.sync.client import ClientConnection, connect
 
 from deconfliction.cli import app as cli
+from deconfliction.parties.models import Actor
 from deconfliction.store import tables as t
 from deconfliction.store.db import make_engine, transaction
-from deconfliction.stream.service import channel, listen_url, publish
+from deconfliction.stream import service as stream_service
+from deconfliction.stream.service import (
+    StreamEvent,
+    StreamHub,
+    Subscription,
+    channel,
+    listen_url,
+    publish,
+)
 from tests.conftest import T0, FakeClock, _truncate
 from tests.hotline.conftest import HOTLINE_AREA, make_app, notice
 
@@ -82,34 +96,124 @@ def send(base: str, token: str, **body: Any) -> dict[str, Any]:
     return answer
 
 
-def stream(base: str, token: str, after: int | None = None) -> ClientConnection:
+@dataclass
+class Stream:
+    """A WebSocket client of the stream and the events of its last frame not yet read (a frame
+    holds one event object or an array of them)."""
+
+    ws: ClientConnection
+    ready: deque[dict[str, Any]] = field(default_factory=deque)
+
+
+@contextlib.contextmanager
+def stream(base: str, token: str, after: int | None = None) -> Iterator[Stream]:
     url = base.replace("http://", "ws://") + f"/v1/stream?token={token}"
     if after is not None:
         url += f"&after={after}"
-    return connect(url, open_timeout=WAIT_S)
+    with connect(url, open_timeout=WAIT_S) as ws:
+        yield Stream(ws)
 
 
-def next_event(ws: ClientConnection, kind: str | None = None) -> dict[str, Any]:
+def next_event(ws: Stream, kind: str | None = None) -> dict[str, Any]:
     """The next event (of `kind`, skipping others), or fail after WAIT_S."""
     deadline = time.monotonic() + WAIT_S
     while True:
-        left = deadline - time.monotonic()
-        assert left > 0, f"no {kind or 'event'} within {WAIT_S} s"
-        event: dict[str, Any] = json.loads(ws.recv(timeout=left))
+        if not ws.ready:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {kind or 'event'} within {WAIT_S} s"
+            frame = json.loads(ws.ws.recv(timeout=left))
+            ws.ready.extend(frame if isinstance(frame, list) else [frame])
+        event: dict[str, Any] = ws.ready.popleft()
         if kind is None or event["kind"] == kind:
             return event
 
 
 def party_event_ids(engine: Engine, party: str, after: int) -> list[int]:
-    """The ids of the events `party` may see, after `after`, from the table."""
+    """The ids of the events pushed to `party`'s officers, after `after`, from the table: those
+    of its audience but its own delivered receipts."""
+    events = t.stream_events
     with transaction(engine, write=False) as conn:
-        return list(
-            conn.execute(
-                select(t.stream_audience.c.event_id)
-                .where(t.stream_audience.c.party == party, t.stream_audience.c.event_id > after)
-                .order_by(t.stream_audience.c.event_id)
-            ).scalars()
-        )
+        rows = conn.execute(
+            select(events.c.id, events.c.kind, events.c.payload)
+            .join(t.stream_audience, t.stream_audience.c.event_id == events.c.id)
+            .where(t.stream_audience.c.party == party, events.c.id > after)
+            .order_by(events.c.id)
+        ).all()
+    return [
+        r.id for r in rows if not (r.kind == "message.delivered" and r.payload["party"] == party)
+    ]
+
+
+# -- the hub's fan-out against a brute-force reference ---------------------------------------
+
+PARTIES = ["IL", "SY", "TR", "UNDOF"]
+readers = st.lists(st.sampled_from([*PARTIES, "AZ"]), min_size=1, max_size=8)
+events = st.lists(
+    st.tuples(
+        st.lists(st.sampled_from(PARTIES), unique=True, max_size=3),
+        st.sampled_from(["message.sent", "message.delivered", "message.read", "test.other"]),
+        st.sampled_from(PARTIES),  # whose receipt it is
+    ),
+    max_size=12,
+)
+
+
+def reference_pushed(party: str, audience: list[str], kind: str, receipt_of: str) -> bool:
+    """Brute force: the mediator gets everything; others their audience's events, but not
+    their own party's delivered receipts."""
+    if party == "AZ":
+        return True
+    return party in audience and not (kind == "message.delivered" and receipt_of == party)
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(readers, events)
+def test_the_hubs_fan_out_pushes_each_event_to_exactly_its_readers_once_in_order(
+    engine: Engine, parties: list[str], published: list[tuple[list[str], str, str]]
+) -> None:
+    made = [
+        StreamEvent(id=i, kind=kind, at=T0, audience=sorted(audience), payload={"party": whose})
+        for i, (audience, kind, whose) in enumerate(published, start=1)
+    ]
+
+    async def run() -> list[list[StreamEvent]]:
+        hub = StreamHub(engine, fallback_s=3600)
+        subs = []
+        for n, party in enumerate(parties):
+            role = "mediator" if party == "AZ" else "officer"
+            kind = "mediator" if party == "AZ" else "participant"
+            subs.append(await hub.subscribe(Actor(f"o{n}", party, role, kind)))
+        hub._fan_out(made)
+        got = [await asyncio.wait_for(sub.take(), 1) if sub.pending else [] for sub in subs]
+        await hub.close()
+        return got
+
+    got = asyncio.run(run())
+    for party, taken in zip(parties, got, strict=True):
+        expected = [
+            e
+            for e, (audience, kind, whose) in zip(made, published, strict=True)
+            if reference_pushed(party, audience, kind, whose)
+        ]
+        assert taken == expected, party
+
+
+def test_a_subscription_that_overflows_drops_what_waited_and_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(stream_service, "QUEUE_LIMIT", 3)
+    sub = Subscription(Actor("il-duty", "IL", "officer", "participant"))
+    for n in range(5):
+        sub.push(StreamEvent(id=n + 1, kind="test", at=T0, audience=["IL"], payload={}))
+    assert sub.overflowed and sub.pending == []
+
+    async def take() -> list[StreamEvent]:
+        return await sub.take(wait_s=5)  # returns at once: the caller catches up from the table
+
+    assert asyncio.run(take()) == []
 
 
 def test_a_commit_wakes_its_servers_hub_at_once(
@@ -132,9 +236,9 @@ def test_live_fan_out_gives_each_connection_exactly_what_its_party_may_see(
                "az-med": "AZ", "tr-duty": "TR"}  # fmt: skip
     everyone = ["IL", "SY", "UNDOF", "TR"]
 
-    def publish_now(audience: list[str], kind: str) -> int:
+    def publish_now(audience: list[str], kind: str, payload: dict[str, Any] | None = None) -> int:
         with transaction(engine, write=True) as conn:
-            return publish(conn, audience, kind, {}, clock())
+            return publish(conn, audience, kind, payload or {}, clock())
 
     with Served(engine, clock) as server, contextlib.ExitStack() as stack:
         sockets = {
@@ -146,12 +250,22 @@ def test_live_fan_out_gives_each_connection_exactly_what_its_party_may_see(
             until_kind(ws, "test.ready")  # every connection is live now
         audiences = [["IL"], ["SY"], ["IL", "SY"], ["UNDOF"], [], ["TR", "IL"]]
         published = [(publish_now(a, "test.fan_out"), a) for a in audiences]
+        # A delivered receipt goes to the sender's party and the mediator, not back to the
+        # party whose receipt it is; its read receipt goes to both.
+        for kind in ("message.delivered", "message.read"):
+            receipt = {"message": 1, "party": "IL", "officer": "il-duty"}
+            published.append((publish_now(["IL", "TR"], kind, receipt), ["IL", "TR"]))
         end = publish_now(everyone, "test.end")
         got = {officer: [e["id"] for e in until_kind(ws, "test.end")]
                for officer, ws in sockets.items()}  # fmt: skip
+    delivered = published[-2][0]
     for officer, party in parties.items():
         mediator = party == "AZ"  # the mediator sees every event
-        expected = [i for i, audience in published if mediator or party in audience]
+        expected = [
+            i
+            for i, audience in published
+            if mediator or (party in audience and not (i == delivered and party == "IL"))
+        ]
         assert got[officer] == [*expected, end], officer
 
 
@@ -275,17 +389,17 @@ def test_an_event_written_through_one_replica_reaches_a_client_of_the_other(
     assert ids == stored[: len(ids)]
 
 
-def until_message(ws: ClientConnection, message_id: int) -> list[dict[str, Any]]:
+def until_message(ws: Stream, message_id: int) -> list[dict[str, Any]]:
     """Events up to and including the `message.sent` of that message."""
     return until(ws, lambda e: e["kind"] == "message.sent"
                  and e["payload"]["message"]["id"] == message_id)  # fmt: skip
 
 
-def until_kind(ws: ClientConnection, kind: str) -> list[dict[str, Any]]:
+def until_kind(ws: Stream, kind: str) -> list[dict[str, Any]]:
     return until(ws, lambda e: e["kind"] == kind)
 
 
-def until(ws: ClientConnection, last: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+def until(ws: Stream, last: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
     events = [next_event(ws)]
     while not last(events[-1]):
         events.append(next_event(ws))

@@ -6,11 +6,15 @@ WebSocket or an EventSource). Where to start: `?after=<id>` (SSE: also `Last-Eve
 wins) gives every event after that id, then live ones; without it, only events from now on.
 A client that reconnects with the last id it got misses nothing and gets nothing twice.
 
-Each event is `{"id", "kind", "at", "payload"}` (SSE: `id:`, `event:` the kind, `data:` that
-JSON). A `message.sent` event carries the message rendered for the reader (its party's language
-or `?lang=`), and pushing it to an officer of a recipient party gives that party's delivered
-receipt. Refused connections get a problem+json HTTP answer (WebSocket denial response; close
-code 4401/4422 where the server cannot send one).
+Each event is `{"id", "kind", "at", "payload"}`. A WebSocket frame carries one event object, or,
+when several were ready at once, a JSON array of them in id order (one frame, not one per event,
+so a burst costs each client one send); SSE sends each as `id:`, `event:` the kind, `data:` that
+JSON, all that were ready in one write. A `message.sent` event carries the message rendered for
+the reader (its party's language or `?lang=`), and pushing it to an officer of a recipient party
+gives that party's delivered receipt; that `message.delivered` event is pushed to the sender's
+party and the mediators, not back to the recipient party (`service.pushed_parties`). Refused
+connections get a problem+json HTTP answer (WebSocket denial response; close code 4401/4422
+where the server cannot send one).
 """
 
 from __future__ import annotations
@@ -45,12 +49,16 @@ from deconfliction.stream.service import (
     Subscription,
     events_after,
     latest_id,
+    pushed,
 )
 
 router = APIRouter(tags=["stream"])
 log = logging.getLogger(__name__)
 KEEPALIVE_S = 15.0
 MAX_WS_MESSAGE_BYTES = 4096  # what a client may send: nothing needs more than a ping
+# A catch-up of BATCH events goes in several frames: clients limit a frame's size (1 MiB is the
+# default of Python's websockets).
+FRAME_LIMIT_CHARS = 256 * 1024
 LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
 
 
@@ -115,6 +123,8 @@ class Session:
         self.last = 0
         with transaction(svc.engine, write=False) as conn:
             self.reader = hotline.reader(conn, actor, language)
+        # What a rendered message depends on: readers alike share its cached text.
+        self.reading = (self.reader.language, self.reader.time_zone, actor.party)
 
     def catch_up(self) -> list[StreamEvent]:
         with transaction(self.svc.engine, write=False) as conn:
@@ -139,25 +149,34 @@ class Session:
             "payload": payload,
         }
 
-    def frame(self, event: StreamEvent) -> str:
+    def text(self, event: StreamEvent) -> str:
         """The event as JSON text, made once per process for every reader who reads it alike."""
-        key: tuple[Any, ...] = (event.id,)
-        if event.kind == "message.sent":
-            key = (event.id, self.reader.language, self.reader.time_zone, self.actor.party)
+        key = (event.id, *self.reading) if event.kind == "message.sent" else (event.id,)
         return self.hub.frame(key, lambda: json.dumps(self.wire(event), ensure_ascii=False))
+
+    def frames(self, events: list[StreamEvent]) -> list[str]:
+        """The WebSocket frames for events ready together (see `frames_of`)."""
+        return frames_of([self.text(e) for e in events], FRAME_LIMIT_CHARS)
+
+    async def give_receipts(self, events: list[StreamEvent]) -> None:
+        """The delivered receipts that pushing these events gave, written once per process."""
+        delivered = self.to_deliver(events)
+        if delivered:  # a thread only when there is a receipt to write
+            # First let the other connections woken with this one send (their tasks are queued
+            # ahead): the write's Python work would take the GIL from their sends.
+            await asyncio.sleep(0)
+            await asyncio.to_thread(self.deliver, delivered)
 
     def to_deliver(self, events: list[StreamEvent]) -> list[int]:
         """Messages to this officer's party just pushed whose delivered receipt this process
         has not given yet (called on the event loop)."""
-        return self.hub.not_yet_delivered(
-            self.actor.party,
-            [
-                int(e.payload["message"]["id"])
-                for e in events
-                if e.kind == "message.sent"
-                and self.actor.party in e.payload["message"].get("to", [])
-            ],
-        )
+        party = self.actor.party
+        mine = [
+            int(e.payload["message"]["id"])
+            for e in events
+            if e.kind == "message.sent" and party in e.payload["message"].get("to", [])
+        ]
+        return self.hub.not_yet_delivered(party, mine) if mine else []
 
     def deliver(self, message_ids: list[int]) -> None:
         """Give those delivered receipts (in a worker thread: it writes)."""
@@ -170,25 +189,43 @@ class Session:
             log.exception("delivered receipts for messages %s not recorded", message_ids)
 
     def fresh(self, events: list[StreamEvent]) -> list[StreamEvent]:
-        """Those not sent yet, and move the mark past them."""
+        """Those to push that were not sent yet; the mark moves past all of them."""
         new = [e for e in events if e.id > self.last]
-        if new:
-            self.last = new[-1].id
-        return new
+        if not new:
+            return new
+        self.last = new[-1].id
+        # The hub pushes only these; a catch-up reads the table, which has every event.
+        return [e for e in new if pushed(self.actor, e)]
 
 
-async def _drain(sub: Subscription, first: StreamEvent | None) -> list[StreamEvent]:
-    events = [first] if first is not None else []
-    while not sub.queue.empty():
-        events.append(sub.queue.get_nowait())
-    return events
+def frames_of(texts: list[str], limit: int) -> list[str]:
+    """Events' JSON texts, in order, as frames: one event alone as its object, more as a JSON
+    array joined from the cached texts (no parse, no re-serialisation); a new frame starts only
+    where the next text would take an array past `limit` characters."""
+    if len(texts) <= 1:
+        return texts
+    frames: list[str] = []
+    group: list[str] = []
+    size = 2  # the brackets
+    for text in texts:
+        if group and size + len(text) > limit:
+            frames.append(_array(group))
+            group, size = [], 2
+        group.append(text)
+        size += len(text) + 1  # and its comma
+    frames.append(_array(group))
+    return frames
+
+
+def _array(texts: list[str]) -> str:
+    return texts[0] if len(texts) == 1 else "[" + ",".join(texts) + "]"
 
 
 async def _events(
     session: Session, sub: Subscription, after: int | None, wait_s: float | None = None
 ) -> AsyncIterator[list[StreamEvent]]:
     """Batches of events for one connection: first those after `after` from the table, then
-    live ones from the hub (a queue that overflowed is replaced by a catch-up from the table).
+    live ones from the hub (a subscription that overflowed catches up from the table instead).
     With `wait_s`, an empty batch comes when nothing arrived for that long (for keep-alives)."""
     if after is None:
         await asyncio.to_thread(session.start_live)
@@ -204,17 +241,15 @@ async def _events(
             if len(batch) >= BATCH:
                 continue
             catching_up = False
-        try:
-            first = await asyncio.wait_for(sub.queue.get(), wait_s)
-        except TimeoutError:
-            yield []
-            continue
+        taken = await sub.take(wait_s)
         if sub.overflowed:
             sub.overflowed = False
-            await _drain(sub, None)
             catching_up = True
             continue
-        fresh = session.fresh(await _drain(sub, first))
+        if not taken:
+            yield []
+            continue
+        fresh = session.fresh(taken)
         if fresh:
             yield fresh
 
@@ -267,11 +302,9 @@ async def stream_websocket(websocket: WebSocket) -> None:
 
     async def pump() -> None:
         async for batch in _events(session, sub, after):
-            for event in batch:
-                await websocket.send_text(session.frame(event))
-            delivered = session.to_deliver(batch)
-            if delivered:  # a thread only when there is a receipt to write
-                await asyncio.to_thread(session.deliver, delivered)
+            for frame in session.frames(batch):
+                await websocket.send_text(frame)
+            await session.give_receipts(batch)
 
     # Two tasks for the connection's life, not two per batch: the pump, and a reader that
     # ends when the client goes away.
@@ -316,12 +349,10 @@ async def stream_sse(
                 if not batch:
                     yield ": keep-alive\n\n"
                     continue
-                for event in batch:
-                    data = session.frame(event)
-                    yield f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n"
-                delivered = session.to_deliver(batch)
-                if delivered:
-                    await asyncio.to_thread(session.deliver, delivered)
+                yield "".join(
+                    f"id: {e.id}\nevent: {e.kind}\ndata: {session.text(e)}\n\n" for e in batch
+                )
+                await session.give_receipts(batch)
         finally:
             hub.unsubscribe(sub)
 

@@ -8,7 +8,8 @@ transaction holds until it commits, so a reader that has seen id N has seen ever
 
 Delivery is pushed. Each process runs one `StreamHub` per event loop; it sleeps until woken, then
 reads the new rows once (`id > last`) and fans each event out to the subscribers (WebSocket and
-SSE connections) of the parties in its audience and to those who see everything. It is woken
+SSE connections) of the parties in its audience (`pushed_parties`) and to those who see
+everything, waking each subscriber once per read, however many events it got. It is woken
 - in process, right after the commit of a transaction that published (the connection's pool
   check-in, which follows the commit): no wait at all for events written by this server;
 - across processes on PostgreSQL, by a NOTIFY with the event id, sent inside the publishing
@@ -50,6 +51,7 @@ CACHE_LIMIT = 4096
 # conn.info keys: event ids published in the open transaction, then committed but not yet told.
 PUBLISHED = "stream.published"
 COMMITTED = "stream.committed"
+DELIVERED = "message.delivered"
 log = logging.getLogger(__name__)
 
 
@@ -105,8 +107,19 @@ def _event(row: Any) -> StreamEvent:
     )
 
 
-def sees(actor: Actor, event: StreamEvent) -> bool:
-    return actor.sees_all_shared or actor.party in event.audience
+def pushed_parties(event: StreamEvent) -> list[str]:
+    """The parties whose officers' connections are pushed `event` (mediators get every event):
+    its audience, but for a `message.delivered` receipt not the party whose receipt it is. The
+    receipt is of use to the sender's party and the mediator; the recipient's own clients just
+    got the message, and pushing them their party's receipt doubled a message's frames. Read
+    and acknowledged receipts stay pushed to them: those tell that a colleague took it."""
+    if event.kind == DELIVERED:
+        return [p for p in event.audience if p != event.payload.get("party")]
+    return event.audience
+
+
+def pushed(actor: Actor, event: StreamEvent) -> bool:
+    return actor.sees_all_shared or actor.party in pushed_parties(event)
 
 
 def events_after(
@@ -174,12 +187,41 @@ def listen_url(engine: Engine) -> str:
 
 @dataclass(eq=False)
 class Subscription:
+    """One connection's share of the hub: the events pushed to it and not yet taken, and the
+    waiter its connection sleeps on (woken once per fan-out, not once per event)."""
+
     actor: Actor
-    queue: asyncio.Queue[StreamEvent] = field(
-        default_factory=lambda: asyncio.Queue(maxsize=QUEUE_LIMIT)
-    )
-    # Set when the queue overflowed (a slow client): it catches up from the table instead.
+    pending: list[StreamEvent] = field(default_factory=list)
+    # Set when more than QUEUE_LIMIT waited (a slow client): it catches up from the table.
     overflowed: bool = False
+    waiter: asyncio.Future[None] | None = None
+
+    def push(self, event: StreamEvent) -> None:
+        if self.overflowed:
+            return
+        if len(self.pending) >= QUEUE_LIMIT:
+            self.overflowed = True
+            self.pending.clear()
+            return
+        self.pending.append(event)
+
+    def wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def take(self, wait_s: float | None = None) -> list[StreamEvent]:
+        """The events pushed since the last take, waiting for at least one (at most `wait_s`:
+        then none). After an overflow, check `overflowed` first: what was pending is gone."""
+        if not self.pending and not self.overflowed:
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(self.waiter, wait_s)
+            except TimeoutError:
+                return []
+            finally:
+                self.waiter = None
+        taken, self.pending = self.pending, []
+        return taken
 
 
 class StreamHub:
@@ -231,8 +273,8 @@ class StreamHub:
 
     async def subscribe(self, actor: Actor) -> Subscription:
         """Register, then let the caller catch up from the table: an event committed before the
-        registration is in the catch-up, one committed after it comes through the queue (both,
-        at worst: the caller skips ids it already sent)."""
+        registration is in the catch-up, one committed after it is pushed to the subscription
+        (both, at worst: the caller skips ids it already sent)."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a new event loop (a test client, a restart): start over
             self._loop = loop
@@ -280,16 +322,20 @@ class StreamHub:
         return [_event(r) for r in rows]
 
     def _fan_out(self, events: list[StreamEvent]) -> None:
+        """Push each event to the subscriptions it is pushed to, then wake each of them once.
+        A subscription is in `_see_all` or in one party's set, so none gets an event twice."""
+        touched: dict[int, set[Subscription]] = {}
         for each in events:
             self.last = each.id
-            targets = set(self._see_all)
-            for party in each.audience:
-                targets.update(self._by_party.get(party, ()))
-            for sub in targets:
-                try:
-                    sub.queue.put_nowait(each)
-                except asyncio.QueueFull:
-                    sub.overflowed = True
+            groups = [self._see_all, *(self._by_party.get(p) for p in pushed_parties(each))]
+            for group in groups:
+                if group:
+                    touched[id(group)] = group
+                    for sub in group:
+                        sub.push(each)
+        for group in touched.values():
+            for sub in group:
+                sub.wake()
 
     async def _listen(self) -> None:
         """PostgreSQL: one LISTEN connection; each notification wakes the hub. Reconnects after

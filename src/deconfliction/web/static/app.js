@@ -259,7 +259,10 @@ function openStream() {
   const socket = new WebSocket(`${scheme}://${location.host}/v1/stream?token=${encodeURIComponent(state.token)}&lang=${state.lang}${after}`);
   state.socket = socket;
   socket.onopen = () => setStreamState("live");
-  socket.onmessage = (message) => onEvent(JSON.parse(message.data));
+  socket.onmessage = (message) => {
+    const frame = JSON.parse(message.data); // one event, or an array of those ready together
+    for (const event of Array.isArray(frame) ? frame : [frame]) onEvent(event);
+  };
   socket.onclose = () => {
     setStreamState("reconnecting");
     setTimeout(openStream, 2000); // resumes after the last event seen: nothing lost, nothing twice
