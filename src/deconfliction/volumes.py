@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from shapely.geometry import MultiPolygon, Polygon
 
 from deconfliction import geo
@@ -51,37 +51,44 @@ class FootprintIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     footprint: dict[str, Any] | None = None
     circle: CircleIn | None = None
+    # Built once by validation (it raises with the reason), then handed out: building a
+    # footprint costs more than the rest of the request's parsing.
+    _shape: geo.Footprint | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def one_shape(self) -> FootprintIn:
         if (self.footprint is None) == (self.circle is None):
             raise ValueError("give exactly one of 'footprint' (GeoJSON) or 'circle'")
-        self.shape()  # raises GeoError (a ValueError) with the reason
+        if self.circle is not None:
+            self._shape = geo.circle_from_json(self.circle.model_dump())
+        else:
+            assert self.footprint is not None
+            self._shape = geo.footprint_from_geojson(self.footprint)
         return self
 
     def shape(self) -> geo.Footprint:
-        if self.circle is not None:
-            return geo.circle_from_json(self.circle.model_dump())
-        assert self.footprint is not None
-        return geo.footprint_from_geojson(self.footprint)
+        assert self._shape is not None
+        return self._shape
 
 
 class VolumeIn(FootprintIn):
     altitude: AltitudeIn
     time: TimeWindowIn
+    _volume: geo.Volume4D | None = PrivateAttr(None)  # built once by validation, as `_shape`
 
     @model_validator(mode="after")
     def whole(self) -> VolumeIn:
-        self.to_geo()  # raises GeoError (a ValueError) with the reason
-        return self
-
-    def to_geo(self) -> geo.Volume4D:
-        return geo.Volume4D(
+        self._volume = geo.Volume4D(  # raises GeoError (a ValueError) with the reason
             self.shape(),
             self.altitude.to_geo(),
             self.time.start.astimezone(UTC),
             self.time.end.astimezone(UTC),
         )
+        return self
+
+    def to_geo(self) -> geo.Volume4D:
+        assert self._volume is not None
+        return self._volume
 
 
 def footprint_json(fp: geo.Footprint) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from deconfliction import geo
 from deconfliction.conflicts.models import ConflictOut
@@ -45,22 +45,25 @@ class ActivityIn(BaseModel):
     volumes: list[VolumeIn] | None = Field(None, min_length=1, max_length=MAX_VOLUMES)
     route: RouteIn | None = None
     notified_to: list[str] | None = Field(None, max_length=32)
+    # The plan's volumes, built once by validation (see `FootprintIn`).
+    _plan: list[geo.Volume4D] | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def one_plan(self) -> ActivityIn:
         if (self.volumes is None) == (self.route is None):
             raise ValueError("give exactly one of 'volumes' or 'route'")
         if self.route is not None:
-            self.route.to_volumes()  # raises with the reason when the route is unusable
+            self._plan = self.route.to_volumes()  # raises with the reason when unusable
+        else:
+            assert self.volumes is not None
+            self._plan = [v.to_geo() for v in self.volumes]
         if self.notified_to is not None:
             check_party_codes(self.notified_to, "notified_to")
         return self
 
     def to_volumes(self) -> list[geo.Volume4D]:
-        if self.route is not None:
-            return self.route.to_volumes()
-        assert self.volumes is not None
-        return [v.to_geo() for v in self.volumes]
+        assert self._plan is not None
+        return list(self._plan)
 
 
 class AcknowledgementOut(BaseModel):

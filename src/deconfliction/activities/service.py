@@ -7,10 +7,13 @@ Acknowledging means "read", not "approved". Amending makes a new version and the
 
 from __future__ import annotations
 
-from datetime import datetime
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, insert, select, update
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, insert, select, update
 
 from deconfliction import geo
 from deconfliction.activities.models import (
@@ -34,7 +37,7 @@ from deconfliction.conflicts.detection import (
 )
 from deconfliction.conflicts.models import ProposedConflict
 from deconfliction.errors import Conflict, Forbidden, Invalid, NotFound
-from deconfliction.parties.models import Actor
+from deconfliction.parties.models import Actor, MinimaConfig
 from deconfliction.parties.service import area_minima, party_kinds, require_acting
 from deconfliction.record.service import record
 from deconfliction.store import tables as t
@@ -42,6 +45,35 @@ from deconfliction.volumes import iso, volume_json
 from deconfliction.zones.service import list_zones
 
 SQL_INDEX = CellIndex()
+# The statements of every filing, built once: building one costs more than running it on SQLite.
+_INSERT_ACTIVITY = insert(t.activities)
+_INSERT_VERSION = insert(t.activity_versions)
+_INSERT_RECIPIENT = insert(t.activity_recipients)
+_ACKS_OF = (
+    select(t.activity_acks)
+    .where(t.activity_acks.c.activity_id == bindparam("activity_id"))
+    .order_by(t.activity_acks.c.at)
+)
+
+
+@dataclass(frozen=True)
+class _Area:
+    kinds: Mapping[str, str]  # party code -> kind
+    minima: MinimaConfig
+
+
+_AREAS: weakref.WeakKeyDictionary[Engine, _Area] = weakref.WeakKeyDictionary()
+
+
+def _area(conn: Connection) -> _Area:
+    """The area's parties and default minima. `init` writes them once, with the area, and
+    nothing changes them after: they are read once per database, not on every filing."""
+    area = _AREAS.get(conn.engine)
+    if area is None:
+        area = _Area(party_kinds(conn), area_minima(conn))
+        if area.kinds:  # an area not set up yet is not kept
+            _AREAS[conn.engine] = area
+    return area
 
 
 def notify(
@@ -56,20 +88,21 @@ def notify(
     recipients = _recipients(conn, actor, activity.notified_to)
     findings, late_zones = _detect(conn, actor, volumes, now, index)
     activity_id = conn.execute(
-        insert(t.activities).values(
-            party=actor.party,
-            kind=activity.kind,
-            title=activity.title,
-            callsign=activity.callsign,
-            state="notified",
-            version=1,
-            plan_version=1,
-            start=min(v.start for v in volumes),
-            end=max(v.end for v in volumes),
-            late=bool(late_zones),
-            created_at=now,
-            updated_at=now,
-        )
+        _INSERT_ACTIVITY,
+        {
+            "party": actor.party,
+            "kind": activity.kind,
+            "title": activity.title,
+            "callsign": activity.callsign,
+            "state": "notified",
+            "version": 1,
+            "plan_version": 1,
+            "start": min(v.start for v in volumes),
+            "end": max(v.end for v in volumes),
+            "late": bool(late_zones),
+            "created_at": now,
+            "updated_at": now,
+        },
     ).inserted_primary_key
     assert activity_id is not None
     aid = int(activity_id[0])
@@ -81,7 +114,8 @@ def notify(
         {"activity": aid, "version": 1, "notified_to": recipients, "late_zones": late_zones},
         now,
     )
-    return _file_plan(conn, actor, aid, 1, activity, volumes, recipients, findings, late_zones, now)
+    filed = _Filing(aid, 1, recipients, findings, late_zones, created_at=now, acknowledgements=[])
+    return _file_plan(conn, actor, activity, volumes, filed, now)
 
 
 def amend(
@@ -132,9 +166,14 @@ def amend(
         },
         now,
     )
-    return _file_plan(
-        conn, actor, activity_id, version, activity, volumes, recipients, findings, late_zones, now
+    acknowledgements = [
+        AcknowledgementOut(party=a.party, officer=a.officer, version=a.version, at=a.at)
+        for a in conn.execute(_ACKS_OF, {"activity_id": activity_id})
+    ]
+    filed = _Filing(
+        activity_id, version, recipients, findings, late_zones, row.created_at, acknowledgements
     )
+    return _file_plan(conn, actor, activity, volumes, filed, now)
 
 
 def check(
@@ -164,7 +203,7 @@ def _detect(
 ) -> tuple[list[Finding], list[int]]:
     """Conflicts of a plan with other parties' activities and zones, and the late zones."""
     zones = list_zones(conn, actor)
-    policy = policy_for(area_minima(conn), zones)
+    policy = policy_for(_area(conn).minima, zones)
     lock_cells(conn, volumes, policy.reach.horizontal_m)
     findings = find_conflicts(conn, index, actor.party, volumes, zones, policy, now)
     notify_zones = {z.id for z in zones if z.rule == "notify"}
@@ -174,41 +213,74 @@ def _detect(
     return findings, late
 
 
+@dataclass(frozen=True)
+class _Filing:
+    """What notify or amend decided about the plan version being filed."""
+
+    activity_id: int
+    version: int
+    recipients: list[str]
+    findings: list[Finding]
+    late_zones: list[int]
+    created_at: datetime
+    acknowledgements: list[AcknowledgementOut]
+
+
 def _file_plan(
     conn: Connection,
     actor: Actor,
-    activity_id: int,
-    version: int,
     activity: ActivityIn,
     volumes: list[geo.Volume4D],
-    recipients: list[str],
-    findings: list[Finding],
-    late_zones: list[int],
+    filed: _Filing,
     now: datetime,
 ) -> FiledOut:
-    """Store a plan version, its recipients, its index entries and the conflicts it creates."""
+    """Store a plan version, its recipients, its index entries and the conflicts it creates,
+    and answer with what was stored: built from the values written, not read back (the answer
+    is on every notification's path; tests hold it equal to what a read returns)."""
+    geometries = [volume_json(v) for v in volumes]
+    route = activity.route.model_dump(mode="json") if activity.route else None
     conn.execute(
-        insert(t.activity_versions).values(
-            activity_id=activity_id,
-            version=version,
-            volumes=[volume_json(v) for v in volumes],
-            route=activity.route.model_dump(mode="json") if activity.route else None,
-            late_zones=late_zones,
-            author=actor.officer,
-            created_at=now,
+        _INSERT_VERSION,
+        {
+            "activity_id": filed.activity_id,
+            "version": filed.version,
+            "volumes": geometries,
+            "route": route,
+            "late_zones": filed.late_zones,
+            "author": actor.officer,
+            "created_at": now,
+        },
+    )
+    if filed.recipients:
+        conn.execute(
+            _INSERT_RECIPIENT,
+            [{"activity_id": filed.activity_id, "party": code} for code in filed.recipients],
         )
+    index_volumes(conn, filed.activity_id, filed.version, actor.party, volumes, geometries)
+    created = conflicts.record_findings(
+        conn, actor, filed.activity_id, filed.version, filed.findings, now
     )
-    conn.execute(
-        insert(t.activity_recipients),
-        [{"activity_id": activity_id, "party": code} for code in recipients],
-    )
-    index_volumes(conn, activity_id, version, actor.party, volumes)
-    created = conflicts.record_findings(conn, actor, activity_id, version, findings, now)
-    check_plan(conn, actor, activity_id, now)  # binding commitments: violations on record
+    check_plan(conn, actor, filed.activity_id, now)  # binding commitments: violations on record
+    start, end = min(v.start for v in volumes), max(v.end for v in volumes)
     return FiledOut(
-        **get(conn, actor, activity_id, now).model_dump(),
-        # No query when the plan created none (most plans): it is on every notification's path.
-        conflicts=conflicts.list_conflicts(conn, actor, conflict_ids=created) if created else [],
+        id=filed.activity_id,
+        party=actor.party,
+        kind=activity.kind,
+        title=activity.title,
+        callsign=activity.callsign,
+        state=_state("notified", start, end, now),
+        version=filed.version,
+        start=start,
+        end=end,
+        late=bool(filed.late_zones),
+        late_zones=filed.late_zones,
+        notified_to=filed.recipients,
+        volumes=geometries,
+        route=route,
+        acknowledgements=filed.acknowledgements,
+        created_at=filed.created_at.astimezone(UTC),
+        updated_at=now.astimezone(UTC),
+        conflicts=created,
     )
 
 
@@ -295,7 +367,7 @@ def _future_volumes(activity: ActivityIn, now: datetime) -> list[geo.Volume4D]:
 
 
 def _recipients(conn: Connection, actor: Actor, asked: list[str] | None) -> list[str]:
-    kinds = party_kinds(conn)
+    kinds = _area(conn).kinds
     if asked is None:
         return sorted(c for c, k in kinds.items() if k == "participant" and c != actor.party)
     for code in asked:
@@ -432,15 +504,15 @@ def versions(conn: Connection, actor: Actor, activity_id: int) -> list[ActivityV
     ]
 
 
-def _state(row: Row[Any], now: datetime) -> str:
+def _state(stored: str, start: datetime, end: datetime, now: datetime) -> str:
     """Stored states are notified/acknowledged/cancelled; active and completed follow the clock."""
-    if row.state == "cancelled":
+    if stored == "cancelled":
         return "cancelled"
-    if now >= row.end:
+    if now >= end:
         return "completed"
-    if now >= row.start:
+    if now >= start:
         return "active"
-    return str(row.state)
+    return stored
 
 
 def _out(
@@ -452,7 +524,7 @@ def _out(
         kind=row.kind,
         title=row.title,
         callsign=row.callsign,
-        state=_state(row, now),
+        state=_state(row.state, row.start, row.end, now),
         version=row.version,
         start=row.start,
         end=row.end,

@@ -22,11 +22,23 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import shapely
 from shapely import MultiPolygon, Polygon
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from deconfliction import geo
 from deconfliction.conflicts.models import OverlapOut, Severity, SideOut
@@ -43,7 +55,6 @@ from deconfliction.detect.strategic import (
 from deconfliction.geo.projection import footprint_box
 from deconfliction.parties.models import MinimaConfig
 from deconfliction.store import tables as t
-from deconfliction.volumes import volume_json
 from deconfliction.zones.models import ZoneOut
 from deconfliction.zones.service import zone_schedule, zone_volume
 
@@ -161,16 +172,9 @@ class CellIndex:
         cells = sorted(
             {c for v in volumes for c in cells_covering(v.footprint, reach.horizontal_m)}
         )
-        ids = select(t.volume_cells.c.volume_id).where(t.volume_cells.c.cell.in_(cells))
         rows = conn.execute(
-            select(*_STORED_COLUMNS)
-            .where(
-                t.volumes.c.id.in_(ids.scalar_subquery()),
-                t.volumes.c.active,
-                t.volumes.c.party != party,
-                near_in_time_and_altitude(volumes, reach),
-            )
-            .order_by(t.volumes.c.id)
+            _cell_candidates(len(volumes)),
+            {"cells": cells, "party": party, **near_in_time_and_altitude(volumes, reach)},
         ).all()
         return [_stored(r, stored_volume(r.geometry)) for r in rows]
 
@@ -187,22 +191,51 @@ _STORED_COLUMNS = (
 _SQL_ALTITUDE_SLACK_M = GEOID_MARGIN_M + 1.0
 
 
-def near_in_time_and_altitude(volumes: Sequence[geo.Volume4D], reach: SeparationMinima) -> Any:
-    """SQL: a stored volume within ``reach`` in time and altitude of any of ``volumes`` (exact
-    in time; in altitude conservative, the engine decides exactly)."""
-    buffer = timedelta(seconds=reach.time_buffer_s)
-    vertical = reach.vertical_m + _SQL_ALTITUDE_SLACK_M
-    return or_(
+@lru_cache(maxsize=64)
+def _cell_candidates(count: int) -> Any:
+    """The candidate query of the SQL cell index for a plan of ``count`` volumes, built once per
+    count: its parameters are the cells, the party and `near_in_time_and_altitude`'s."""
+    near = or_(
         *(
             and_(
-                t.volumes.c.start < v.end + buffer,
-                t.volumes.c.end > v.start - buffer,
-                t.volumes.c.lower_m < v.altitude.upper_m + vertical,
-                t.volumes.c.upper_m > v.altitude.lower_m - vertical,
+                t.volumes.c.start < bindparam(f"start_before_{i}"),
+                t.volumes.c.end > bindparam(f"end_after_{i}"),
+                t.volumes.c.lower_m < bindparam(f"lower_below_{i}"),
+                t.volumes.c.upper_m > bindparam(f"upper_above_{i}"),
             )
-            for v in volumes
+            for i in range(count)
         )
     )
+    in_cells = select(t.volume_cells.c.volume_id).where(
+        t.volume_cells.c.cell.in_(bindparam("cells", expanding=True))
+    )
+    return (
+        select(*_STORED_COLUMNS)
+        .where(
+            t.volumes.c.id.in_(in_cells.scalar_subquery()),
+            t.volumes.c.active,
+            t.volumes.c.party != bindparam("party"),
+            near,
+        )
+        .order_by(t.volumes.c.id)
+    )
+
+
+def near_in_time_and_altitude(
+    volumes: Sequence[geo.Volume4D], reach: SeparationMinima
+) -> dict[str, Any]:
+    """The bounds of `_cell_candidates`: a stored volume within ``reach`` in time and altitude
+    of any of ``volumes`` (exact in time; in altitude conservative, the engine decides
+    exactly)."""
+    buffer = timedelta(seconds=reach.time_buffer_s)
+    vertical = reach.vertical_m + _SQL_ALTITUDE_SLACK_M
+    bounds: dict[str, Any] = {}
+    for i, v in enumerate(volumes):
+        bounds[f"start_before_{i}"] = v.end + buffer
+        bounds[f"end_after_{i}"] = v.start - buffer
+        bounds[f"lower_below_{i}"] = v.altitude.upper_m + vertical
+        bounds[f"upper_above_{i}"] = v.altitude.lower_m - vertical
+    return bounds
 
 
 class MemoryIndex(CellIndex):
@@ -255,11 +288,7 @@ class MemoryIndex(CellIndex):
         now: datetime,
     ) -> list[StoredVolume]:
         with self.lock:
-            new = conn.execute(
-                select(t.volumes.c.id, t.volumes.c.party, t.volumes.c.active, t.volumes.c.geometry)
-                .where(t.volumes.c.id > self.last_id)
-                .order_by(t.volumes.c.id)
-            ).all()
+            new = conn.execute(_VOLUMES_AFTER, {"after": self.last_id}).all()
             for row in new:
                 # One insert each: a catch-up is a few rows, merged into the grid only when
                 # the index's delta is full (a bulk load would merge on every write).
@@ -274,17 +303,7 @@ class MemoryIndex(CellIndex):
             )
             if not keys:
                 return []
-            found = conn.execute(
-                select(
-                    t.volumes.c.id,
-                    t.volumes.c.activity_id,
-                    t.volumes.c.plan_version,
-                    t.volumes.c.party,
-                    t.volumes.c.active,
-                )
-                .where(t.volumes.c.id.in_(keys))
-                .order_by(t.volumes.c.id)
-            ).all()
+            found = conn.execute(_VOLUME_STATES, {"ids": keys}).all()
             for retired in found:
                 if not retired.active:
                     self.index.remove(int(retired.id))
@@ -292,6 +311,28 @@ class MemoryIndex(CellIndex):
             alive = [r for r in found if r.active]
             parsed = self.cache.get_many(conn, [int(r.id) for r in alive])
             return [_stored(r, parsed[int(r.id)]) for r in alive]
+
+
+# The memory index's statements, built once (each runs on every notification).
+_VOLUMES_AFTER = (
+    select(t.volumes.c.id, t.volumes.c.party, t.volumes.c.active, t.volumes.c.geometry)
+    .where(t.volumes.c.id > bindparam("after"))
+    .order_by(t.volumes.c.id)
+)
+_VOLUME_STATES = (
+    select(
+        t.volumes.c.id,
+        t.volumes.c.activity_id,
+        t.volumes.c.plan_version,
+        t.volumes.c.party,
+        t.volumes.c.active,
+    )
+    .where(t.volumes.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(t.volumes.c.id)
+)
+_GEOMETRIES = select(t.volumes.c.id, t.volumes.c.geometry).where(
+    t.volumes.c.id.in_(bindparam("ids", expanding=True))
+)
 
 
 class VolumeCache:
@@ -321,9 +362,7 @@ class VolumeCache:
                 found[key] = volume
         missing = [key for key in keys if key not in found]
         if missing:
-            for row in conn.execute(
-                select(t.volumes.c.id, t.volumes.c.geometry).where(t.volumes.c.id.in_(missing))
-            ):
+            for row in conn.execute(_GEOMETRIES, {"ids": missing}):
                 found[int(row.id)] = volume = stored_volume(row.geometry)
                 self.put(int(row.id), volume)
         return found
@@ -411,10 +450,14 @@ def lock_cells(conn: Connection, volumes: Sequence[geo.Volume4D], reach_m: float
     if conn.dialect.name != "postgresql":
         return
     cells = sorted({c for v in volumes for c in cells_covering(v.footprint, reach_m)})
-    for cell in cells:  # in one global order, so two writers never deadlock
-        conn.execute(
-            text("SELECT pg_advisory_xact_lock(:ns, :cell)"), {"ns": LOCK_NAMESPACE, "cell": cell}
-        )
+    # In one global order, so two writers never deadlock: unnest reads the sorted array out in
+    # storage order, and the locks are taken row by row as it does (one round trip for all).
+    conn.execute(_LOCK_CELLS, {"ns": LOCK_NAMESPACE, "cells": cells})
+
+
+_LOCK_CELLS = text(
+    "SELECT pg_advisory_xact_lock(:ns, cell) FROM unnest(CAST(:cells AS integer[])) AS cell"
+)
 
 
 def find_conflicts(
@@ -529,36 +572,50 @@ def interpenetrating(
     return shared
 
 
+_INSERT_VOLUMES = insert(t.volumes).returning(t.volumes.c.id, sort_by_parameter_order=True)
+_INSERT_CELLS = insert(t.volume_cells)
+
+
 def index_volumes(
     conn: Connection,
     activity_id: int,
     plan_version: int,
     party: str,
     volumes: Sequence[geo.Volume4D],
+    geometries: Sequence[dict[str, Any]],
 ) -> None:
-    for i, volume in enumerate(volumes):
-        volume_id = conn.execute(
-            insert(t.volumes).values(
-                activity_id=activity_id,
-                plan_version=plan_version,
-                idx=i,
-                party=party,
-                active=True,
-                lower_m=volume.altitude.lower_m,
-                upper_m=volume.altitude.upper_m,
-                start=volume.start,
-                end=volume.end,
-                geometry=volume_json(volume),
-            )
-        ).inserted_primary_key
-        assert volume_id is not None
+    """Store a plan's volumes (``geometries``: their `volume_json`) and their cells, one
+    statement each for the whole plan."""
+    volume_ids = (
         conn.execute(
-            insert(t.volume_cells),
+            _INSERT_VOLUMES,
             [
-                {"cell": cell, "volume_id": volume_id[0]}
-                for cell in cells_covering(volume.footprint)
+                {
+                    "activity_id": activity_id,
+                    "plan_version": plan_version,
+                    "idx": i,
+                    "party": party,
+                    "active": True,
+                    "lower_m": volume.altitude.lower_m,
+                    "upper_m": volume.altitude.upper_m,
+                    "start": volume.start,
+                    "end": volume.end,
+                    "geometry": geometry,
+                }
+                for i, (volume, geometry) in enumerate(zip(volumes, geometries, strict=True))
             ],
         )
+        .scalars()
+        .all()
+    )
+    conn.execute(
+        _INSERT_CELLS,
+        [
+            {"cell": cell, "volume_id": volume_id}
+            for volume_id, volume in zip(volume_ids, volumes, strict=True)
+            for cell in cells_covering(volume.footprint)
+        ],
+    )
 
 
 def retire_volumes(conn: Connection, activity_id: int) -> None:

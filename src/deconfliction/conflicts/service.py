@@ -8,13 +8,13 @@ it when every activity in it was notified to the observer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, exists, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, exists, insert, or_, select, update
 
-from deconfliction.activities.visibility import readable_ids
+from deconfliction.activities.visibility import readable
 from deconfliction.conflicts.detection import (
     CellIndex,
     Finding,
@@ -34,6 +34,14 @@ from deconfliction.zones.models import ZoneOut
 from deconfliction.zones.service import list_zones, zone_volume
 
 OPEN_STATES = ("open", "acknowledged")
+# The statements of every filing that finds conflicts, built once (see `_record`).
+_INSERT_CONFLICTS = insert(t.conflicts).returning(t.conflicts.c.id, sort_by_parameter_order=True)
+_INSERT_STANCES = insert(t.conflict_parties)
+_ZONE_TITLES = select(t.zones.c.id, t.zones.c.name, t.zones.c.rule).where(
+    t.zones.c.id.in_(bindparam("ids", expanding=True))
+)
+# Per kind of reader: every party sees its own, the mediator every shared activity.
+_ACTIVITY_TITLES: dict[tuple[str, bool], Any] = {}
 
 
 def record_findings(
@@ -43,8 +51,9 @@ def record_findings(
     version: int,
     findings: list[Finding],
     now: datetime,
-) -> list[int]:
-    """Store the conflicts a plan (``activity_id`` at ``version``) of the caller creates."""
+) -> list[ConflictOut]:
+    """Store the conflicts a plan (``activity_id`` at ``version``) of the caller creates; they
+    are answered as the caller reads them, built from the rows written."""
     sides = [
         (
             (actor.party, activity_id, version),
@@ -53,7 +62,25 @@ def record_findings(
         for f in findings
     ]
     others = [f.other.model_dump(exclude_none=True) for f in findings]
-    return _record(conn, actor, sides, findings, others, now)
+    rows = _record(conn, actor, sides, findings, others, now)
+    if not rows:
+        return []
+    titles = _readable_titles(
+        conn,
+        actor,
+        {activity_id} | {r["activity_b"] for r in rows if r["activity_b"] is not None},
+        {r["zone_id"] for r in rows if r["zone_id"] is not None},
+    )
+    return [_out(row, _fresh_stances(row), titles) for row in rows]
+
+
+def _fresh_stances(row: Mapping[str, Any]) -> list[PartyStanceOut]:
+    return [
+        PartyStanceOut(
+            party=p, acknowledged_at=None, acknowledged_by=None, accepted_at=None, accepted_by=None
+        )
+        for p in sorted({row["party_a"], row["party_b"]})
+    ]
 
 
 def record_zone_findings(
@@ -70,7 +97,7 @@ def record_zone_findings(
         for f in findings
     ]
     others: list[dict[str, Any]] = [{"party": actor.party, "zone": zone_id} for _ in findings]
-    return _record(conn, actor, sides, findings, others, now)
+    return [row["id"] for row in _record(conn, actor, sides, findings, others, now)]
 
 
 def _record(
@@ -80,9 +107,9 @@ def _record(
     findings: list[Finding],
     others: list[dict[str, Any]],
     now: datetime,
-) -> list[int]:
+) -> list[dict[str, Any]]:
     """Insert the conflicts and their parties in one statement each, record and publish each,
-    then open their hotline threads in one batch."""
+    then open their hotline threads in one batch. Returns the rows written, with their ids."""
     if not findings:
         return []
     overlaps = [f.overlap() for f in findings]
@@ -112,14 +139,9 @@ def _record(
             (b_party, b_activity, b_version, b_zone),
         ) in zip(findings, overlaps, sides, strict=True)
     ]
-    ids = [
-        int(cid)
-        for cid in conn.execute(
-            insert(t.conflicts).returning(t.conflicts.c.id, sort_by_parameter_order=True), rows
-        ).scalars()
-    ]
+    ids = [int(cid) for cid in conn.execute(_INSERT_CONFLICTS, rows).scalars()]
     conn.execute(
-        insert(t.conflict_parties),
+        _INSERT_STANCES,
         [
             {
                 "conflict_id": cid,
@@ -154,7 +176,7 @@ def _record(
             now,
         )
     open_threads_for_conflicts(conn, ids, now)
-    return ids
+    return [{"id": cid, "resolution": None, **row} for cid, row in zip(ids, rows, strict=True)]
 
 
 def detect_for_zone(conn: Connection, actor: Actor, zone: ZoneOut, now: datetime) -> list[int]:
@@ -370,31 +392,41 @@ def list_conflicts(
                 accepted_by=s.accepted_by,
             )
         )
-    titles = _readable_titles(conn, actor, rows)
-    return [_out(r, stances.get(r.id, []), titles) for r in rows]
+    titles = _readable_titles(
+        conn,
+        actor,
+        {r.activity_a for r in rows} | {r.activity_b for r in rows if r.activity_b},
+        {r.zone_id for r in rows if r.zone_id},
+    )
+    return [_out(r._mapping, stances.get(r.id, []), titles) for r in rows]
 
 
 def _readable_titles(
-    conn: Connection, actor: Actor, rows: Sequence[Row[Any]]
+    conn: Connection, actor: Actor, activity_ids: Iterable[int], zone_ids: Iterable[int]
 ) -> dict[tuple[str, int], tuple[str, str]]:
-    """Titles of the activities and zones in these conflicts that the caller may read."""
-    activity_ids = {r.activity_a for r in rows} | {r.activity_b for r in rows if r.activity_b}
-    readable = readable_ids(conn, actor, activity_ids)
+    """Titles of these activities that the caller may read, and of these zones."""
     titles: dict[tuple[str, int], tuple[str, str]] = {}
-    if readable:
-        for a in conn.execute(
-            select(t.activities.c.id, t.activities.c.title, t.activities.c.kind).where(
-                t.activities.c.id.in_(readable)
-            )
-        ):
+    wanted = sorted(set(activity_ids))
+    if wanted:
+        for a in conn.execute(_activity_titles(actor), {"ids": wanted}):
             titles[("activity", a.id)] = (a.title, a.kind)
-    zone_ids = {r.zone_id for r in rows if r.zone_id}
-    if zone_ids:
-        for z in conn.execute(
-            select(t.zones.c.id, t.zones.c.name, t.zones.c.rule).where(t.zones.c.id.in_(zone_ids))
-        ):
+    zones = sorted(set(zone_ids))
+    if zones:
+        for z in conn.execute(_ZONE_TITLES, {"ids": zones}):
             titles[("zone", z.id)] = (z.name, z.rule)
     return titles
+
+
+def _activity_titles(actor: Actor) -> Any:
+    """Titles of the activities of ``ids`` the actor may read: one statement per kind of
+    reader, built once (a statement built anew costs more than it takes to run)."""
+    key = (actor.party, actor.sees_all_shared)
+    statement = _ACTIVITY_TITLES.get(key)
+    if statement is None:
+        statement = _ACTIVITY_TITLES[key] = select(
+            t.activities.c.id, t.activities.c.title, t.activities.c.kind
+        ).where(t.activities.c.id.in_(bindparam("ids", expanding=True)), readable(actor))
+    return statement
 
 
 def _side(
@@ -413,27 +445,34 @@ def _side(
 
 
 def _out(
-    row: Row[Any], stances: list[PartyStanceOut], titles: dict[tuple[str, int], tuple[str, str]]
+    row: Mapping[Any, Any],  # a RowMapping, or the dict of a row just written
+    stances: list[PartyStanceOut],
+    titles: dict[tuple[str, int], tuple[str, str]],
 ) -> ConflictOut:
+    """A conflict as read (a stored row) or as just written (the values inserted)."""
     return ConflictOut(
-        id=row.id,
-        kind=row.kind,
-        severity=row.severity,
-        state=row.state,
-        a=_side(row.party_a, titles, activity=row.activity_a, version=row.version_a),
+        id=row["id"],
+        kind=row["kind"],
+        severity=row["severity"],
+        state=row["state"],
+        a=_side(row["party_a"], titles, activity=row["activity_a"], version=row["version_a"]),
         b=_side(
-            row.party_b, titles, activity=row.activity_b, version=row.version_b, zone=row.zone_id
+            row["party_b"],
+            titles,
+            activity=row["activity_b"],
+            version=row["version_b"],
+            zone=row["zone_id"],
         ),
         overlap=OverlapOut(
-            region=row.region,
-            lower_m=row.lower_m,
-            upper_m=row.upper_m,
-            start=row.start,
-            end=row.end,
-            distance_m=row.distance_m,
+            region=row["region"],
+            lower_m=row["lower_m"],
+            upper_m=row["upper_m"],
+            start=row["start"].astimezone(UTC),
+            end=row["end"].astimezone(UTC),
+            distance_m=row["distance_m"],
         ),
         parties=stances,
-        resolution=row.resolution,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        resolution=row["resolution"],
+        created_at=row["created_at"].astimezone(UTC),
+        updated_at=row["updated_at"].astimezone(UTC),
     )
