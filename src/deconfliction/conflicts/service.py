@@ -29,7 +29,7 @@ from deconfliction.parties.models import Actor
 from deconfliction.parties.service import area_minima, require_acting
 from deconfliction.record.service import record
 from deconfliction.store import tables as t
-from deconfliction.stream.service import publish
+from deconfliction.stream.service import publish_many
 from deconfliction.zones.models import ZoneOut
 from deconfliction.zones.service import list_zones, zone_volume
 
@@ -168,13 +168,18 @@ def _record(
             "overlap": overlap.model_dump(mode="json"),
         }
         record(conn, actor, "conflict.detected", f"conflict/{cid}", facts, now)
-        publish(
-            conn,
-            [row["party_a"], row["party_b"]],
-            "conflict.detected",
-            {"conflict": cid, "kind": finding.kind, "severity": finding.severity},
-            now,
-        )
+    publish_many(
+        conn,
+        [
+            (
+                [row["party_a"], row["party_b"]],
+                "conflict.detected",
+                {"conflict": cid, "kind": finding.kind, "severity": finding.severity},
+            )
+            for cid, row, finding in zip(ids, rows, findings, strict=True)
+        ],
+        now,
+    )
     open_threads_for_conflicts(conn, ids, now)
     return [{"id": cid, "resolution": None, **row} for cid, row in zip(ids, rows, strict=True)]
 

@@ -28,7 +28,7 @@ import hashlib
 import logging
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -68,23 +68,44 @@ def publish(
 ) -> int:
     """Add an event for `audience` (party codes; mediators see every event). Call it inside the
     write transaction of the change; returns the event id."""
-    parties = sorted(set(audience))
-    # Hold the log's lock before taking an id: ids are then handed out in commit order.
-    conn.execute(select(t.ledger_state.c.size).where(t.ledger_state.c.id == 1).with_for_update())
-    made = conn.execute(
-        insert(t.stream_events).values(kind=kind, audience=parties, payload=payload, at=now)
-    ).inserted_primary_key
-    assert made is not None
-    event_id = int(made[0])
-    if parties:
-        conn.execute(
-            insert(t.stream_audience), [{"event_id": event_id, "party": p} for p in parties]
-        )
-    conn.info.setdefault(PUBLISHED, []).append(event_id)
+    return publish_many(conn, [(audience, kind, payload)], now)[0]
+
+
+def publish_many(
+    conn: Connection,
+    events: Sequence[tuple[Iterable[str], str, dict[str, Any]]],
+    now: datetime,
+) -> list[int]:
+    """Add several events (audience, kind, payload) in order, with one lock, two statements and
+    one wake-up for the lot; returns their ids."""
+    if not events:
+        return []
+    # Hold the log's lock before taking ids: ids are then handed out in commit order.
+    conn.execute(_LOCK_LOG)
+    parties = [sorted(set(audience)) for audience, _, _ in events]
+    rows = [
+        {"kind": kind, "audience": codes, "payload": payload, "at": now}
+        for codes, (_, kind, payload) in zip(parties, events, strict=True)
+    ]
+    ids = [int(i) for i in conn.execute(_INSERT_EVENTS, rows).scalars()]
+    audiences = [
+        {"event_id": event_id, "party": party}
+        for event_id, codes in zip(ids, parties, strict=True)
+        for party in codes
+    ]
+    if audiences:
+        conn.execute(insert(t.stream_audience), audiences)
+    conn.info.setdefault(PUBLISHED, []).extend(ids)
     if conn.dialect.name == "postgresql":
         # Delivered to every listening server when (and only if) this transaction commits.
-        conn.execute(select(func.pg_notify(channel(conn), str(event_id))))
-    return event_id
+        conn.execute(select(func.pg_notify(channel(conn), str(ids[-1]))))
+    return ids
+
+
+_LOCK_LOG = select(t.ledger_state.c.size).where(t.ledger_state.c.id == 1).with_for_update()
+_INSERT_EVENTS = insert(t.stream_events).returning(
+    t.stream_events.c.id, sort_by_parameter_order=True
+)
 
 
 _channels: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
