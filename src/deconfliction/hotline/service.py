@@ -11,12 +11,12 @@ UPDATEs that claim timers are exact, and stream event ids follow commit order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, exists, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, exists, insert, or_, select, update
 
 from deconfliction.activities.visibility import readable_ids
 from deconfliction.conflicts.models import ConflictOut
@@ -43,6 +43,7 @@ from deconfliction.hotline.models import (
     WindowIn,
 )
 from deconfliction.parties.models import Actor
+from deconfliction.parties.service import OfficerInfo, PartyInfo, directory
 from deconfliction.record import log
 from deconfliction.record.service import record
 from deconfliction.store import tables as t
@@ -52,12 +53,33 @@ from deconfliction.tracks.models import AlertOut
 INCIDENT_CLOCK_SKEW = timedelta(minutes=5)
 
 
+# The statements of every message, built once: building one costs more than running it on SQLite.
+_LOCK = select(t.ledger_state.c.size).where(t.ledger_state.c.id == 1).with_for_update()
+_PARTY_CONFIG = select(t.hotline_parties).where(t.hotline_parties.c.party == bindparam("party"))
+_PARTY_CONFIGS = select(t.hotline_parties).where(
+    t.hotline_parties.c.party.in_(bindparam("parties", expanding=True))
+)
+_CHANNEL = select(t.hotline_channels).where(t.hotline_channels.c.pair == bindparam("pair"))
+_INSERT_THREAD = insert(t.hotline_threads)
+_INSERT_THREAD_PARTIES = insert(t.hotline_thread_parties)
+_INSERT_MESSAGE = insert(t.hotline_messages)
+_INSERT_RECIPIENTS = insert(t.hotline_recipients)
+_TOUCH_THREAD = (
+    update(t.hotline_threads)
+    .where(t.hotline_threads.c.id == bindparam("thread"))
+    .values(updated_at=bindparam("now"))
+)
+
 # --- helpers ----------------------------------------------------------------------------------
 
 
 def lock(conn: Connection) -> None:
-    """Take the log's lock (held by every write until it commits): changes are serialised."""
-    conn.execute(select(t.ledger_state.c.size).where(t.ledger_state.c.id == 1).with_for_update())
+    """Take the log's lock (held by every write until it commits): changes are serialised.
+
+    On SQLite a write transaction already holds the database's one write lock (BEGIN
+    IMMEDIATE), which serialises the same, so there is nothing more to take."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(_LOCK)
 
 
 def pair_id(a: str, b: str) -> str:
@@ -76,18 +98,8 @@ def iso(moment: datetime | None) -> str | None:
     return None if moment is None else log.rfc3339(moment)
 
 
-@dataclass(frozen=True)
-class PartyInfo:
-    code: str
-    kind: str
-    language: str
-
-
 def parties(conn: Connection) -> dict[str, PartyInfo]:
-    return {
-        r.code: PartyInfo(r.code, r.kind, r.language)
-        for r in conn.execute(select(t.parties.c.code, t.parties.c.kind, t.parties.c.language))
-    }
+    return dict(directory(conn).parties)
 
 
 def mediator_parties(conn: Connection) -> list[str]:
@@ -98,7 +110,17 @@ def mediator_parties(conn: Connection) -> list[str]:
 
 
 def party_config(conn: Connection, party: str) -> PartyConfigOut:
-    row = conn.execute(select(t.hotline_parties).where(t.hotline_parties.c.party == party)).first()
+    return _party_config(party, conn.execute(_PARTY_CONFIG, {"party": party}).first())
+
+
+def party_configs(conn: Connection, wanted: Iterable[str]) -> dict[str, PartyConfigOut]:
+    """`party_config` of several parties in one query."""
+    parties = sorted(set(wanted))
+    rows = {r.party: r for r in conn.execute(_PARTY_CONFIGS, {"parties": parties})}
+    return {p: _party_config(p, rows.get(p)) for p in parties}
+
+
+def _party_config(party: str, row: Row[Any] | None) -> PartyConfigOut:
     if row is None:
         return PartyConfigOut(
             id=party,
@@ -146,7 +168,7 @@ def set_party_config(
             f"hotline settings of {party} are at version {current.version}, not {expected_version}",
             current_version=current.version,
         )
-    officers = {r.id: r.party for r in conn.execute(select(t.officers.c.id, t.officers.c.party))}
+    officers = {o.id: o.party for o in directory(conn).officers}
     for rung in config.ladder:
         for officer in rung.officers:
             owner = officers.get(officer)
@@ -181,12 +203,17 @@ def set_party_config(
 
 
 def _copy_ladder(
-    conn: Connection, party: str, priority: str, deadline_s: int, known: dict[str, PartyInfo]
+    config: PartyConfigOut,
+    priority: str,
+    deadline_s: int,
+    known: dict[str, PartyInfo],
+    officers: Sequence[OfficerInfo],
 ) -> list[dict[str, Any]]:
-    """The party's ladder as it stands, resolved to officers, with the waits of this priority."""
-    officers = conn.execute(select(t.officers.c.id, t.officers.c.party, t.officers.c.role)).all()
+    """The party's ladder (`config`) as it stands, resolved to officers, with the waits of this
+    priority."""
+    party = config.party
     rungs: list[dict[str, Any]] = []
-    for rung in party_config(conn, party).ladder:
+    for rung in config.ladder:
         ids: list[str] = []
         if rung.role in ("officer", "commander"):
             ids += [o.id for o in officers if o.party == party and o.role == rung.role]
@@ -205,7 +232,7 @@ def _copy_ladder(
 
 
 def _channel_row(conn: Connection, pair: str) -> Row[Any] | None:
-    return conn.execute(select(t.hotline_channels).where(t.hotline_channels.c.pair == pair)).first()
+    return conn.execute(_CHANNEL, {"pair": pair}).first()
 
 
 def ensure_channel(
@@ -492,8 +519,8 @@ def send(
     if not to:
         raise Invalid("to: nobody to send to in this thread")
     _check_references(conn, actor, message, thread.id if thread is not None else None, now)
-    for party in to:
-        channel = ensure_channel(conn, actor.party, party, now, known)
+    channels = {party: ensure_channel(conn, actor.party, party, now, known) for party in to}
+    for channel in channels.values():
         if channel.state == "suspended":
             raise Conflict(
                 f"channel {channel.pair} is suspended"
@@ -506,10 +533,11 @@ def send(
     else:
         thread_id = thread.id
     content = message.content()
-    message_id = _post(
+    posted = _post(
         conn,
         actor,
         thread_id=thread_id,
+        new_thread=thread is None,
         kind=message.type,
         priority=message.priority,
         content=content,
@@ -519,11 +547,17 @@ def send(
         conflict_id=content.get("conflict"),
         activity_id=content.get("activity"),
         to=to,
-        channels={p: pair_id(actor.party, p) for p in to},
+        channels=channels,
         now=now,
         known=known,
     )
-    return get_message(conn, actor, message_id, now, language)
+    # The answer from what was just written (the sender may see it: it sent it), not read back.
+    out = _message_out(posted.message, _receipts(posted.recipients, actor, now))
+    how = Reader(
+        templates.reader_language(language, known[actor.party].language),
+        posted.configs[actor.party].time_zone,
+    )
+    return render_all([out], actor, how)[0]
 
 
 def _check_references(
@@ -571,22 +605,33 @@ def _open_thread(
     channel: str | None = None,
 ) -> int:
     made = conn.execute(
-        insert(t.hotline_threads).values(
-            subject=subject,
-            conflict_id=conflict_id,
-            channel=channel,
-            opened_by=opened_by,
-            created_at=now,
-            updated_at=now,
-        )
+        _INSERT_THREAD,
+        {
+            "subject": subject,
+            "conflict_id": conflict_id,
+            "channel": channel,
+            "opened_by": opened_by,
+            "created_at": now,
+            "updated_at": now,
+        },
     ).inserted_primary_key
     assert made is not None
     thread_id = int(made[0])
     conn.execute(
-        insert(t.hotline_thread_parties),
+        _INSERT_THREAD_PARTIES,
         [{"thread_id": thread_id, "party": p} for p in sorted(set(members))],
     )
     return thread_id
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A message as `_post` wrote it: its row and its recipients' rows (column: value), and the
+    hotline settings of the recipients and the sender."""
+
+    message: dict[str, Any]
+    recipients: list[dict[str, Any]]
+    configs: dict[str, PartyConfigOut]
 
 
 def _post(
@@ -594,6 +639,7 @@ def _post(
     actor: Actor | None,
     *,
     thread_id: int,
+    new_thread: bool = False,
     kind: str,
     priority: str,
     content: dict[str, Any],
@@ -603,48 +649,52 @@ def _post(
     conflict_id: int | None,
     activity_id: int | None,
     to: list[str],
-    channels: dict[str, str],
+    channels: Mapping[str, Row[Any]],
     now: datetime,
     known: dict[str, PartyInfo],
-) -> int:
-    """Store a message with its recipients' deadlines and ladders; record it; publish it."""
+) -> Posted:
+    """Store a message with its recipients' deadlines and ladders (from their `channels`: party
+    -> channel row); record it; publish it. A thread opened `new_thread` for it is up to date."""
     copied = sorted(p.code for p in known.values() if p.kind == "mediator")
     to = sorted(to)
-    made = conn.execute(
-        insert(t.hotline_messages).values(
-            thread_id=thread_id,
-            sender_party=actor.party if actor else None,
-            sender_officer=actor.officer if actor else None,
-            type=kind,
-            priority=priority,
-            content=content,
-            text=text,
-            text_language=text_language,
-            in_reply_to=in_reply_to,
-            conflict_id=conflict_id,
-            activity_id=activity_id,
-            recipients=to,
-            copied=copied,
-            created_at=now,
-        )
-    ).inserted_primary_key
+    created = now.astimezone(UTC)  # as the database gives it back
+    message: dict[str, Any] = {
+        "thread_id": thread_id,
+        "sender_party": actor.party if actor else None,
+        "sender_officer": actor.officer if actor else None,
+        "type": kind,
+        "priority": priority,
+        "content": content,
+        "text": text,
+        "text_language": text_language,
+        "in_reply_to": in_reply_to,
+        "conflict_id": conflict_id,
+        "activity_id": activity_id,
+        "recipients": to,
+        "copied": copied,
+        "created_at": created,
+    }
+    made = conn.execute(_INSERT_MESSAGE, message).inserted_primary_key
     assert made is not None
-    message_id = int(made[0])
+    message_id = message["id"] = int(made[0])
+    officers = directory(conn).officers
+    # The recipients' ladders, and the sender's time zone to render the answer in.
+    configs = party_configs(conn, [*to, *([actor.party] if actor else [])])
     rows = []
     due_by: dict[str, datetime] = {}
     for party in to:
-        channel = _channel_row(conn, channels[party])
-        deadlines = {**DEFAULT_DEADLINES_S, **(channel.deadlines if channel is not None else {})}
+        channel = channels[party]
+        deadlines = {**DEFAULT_DEADLINES_S, **channel.deadlines}
         deadline_s = int(deadlines[priority])
-        deadline = now + timedelta(seconds=deadline_s)
+        deadline = created + timedelta(seconds=deadline_s)
         due_by[party] = deadline
         rows.append(
             {
                 "message_id": message_id,
                 "party": party,
-                "channel": channels[party],
+                "channel": channel.pair,
                 "deadline_at": deadline,
-                "ladder": _copy_ladder(conn, party, priority, deadline_s, known),
+                "ladder": _copy_ladder(configs[party], priority, deadline_s, known, officers),
                 "rung": 0,
                 "next_escalation_at": deadline,
                 "escalated_at": None,
@@ -656,10 +706,9 @@ def _post(
                 "acknowledged_by": None,
             }
         )
-    conn.execute(insert(t.hotline_recipients), rows)
-    conn.execute(
-        update(t.hotline_threads).where(t.hotline_threads.c.id == thread_id).values(updated_at=now)
-    )
+    conn.execute(_INSERT_RECIPIENTS, rows)
+    if not new_thread:
+        conn.execute(_TOUCH_THREAD, {"thread": thread_id, "now": now})
     record(
         conn,
         actor,
@@ -678,10 +727,10 @@ def _post(
         now,
     )
     # The stream's copy is the same for every reader: no ladder (a party's own business).
-    shared = _messages_out(conn, None, _message_rows(conn, [message_id]), now)[0]
+    shared = _message_out(message, _receipts(rows, None, now))
     audience = [*to, *([actor.party] if actor else [])]
     publish(conn, audience, "message.sent", {"message": shared.model_dump(mode="json")}, now)
-    return message_id
+    return Posted(message, rows, configs)
 
 
 def open_thread_for_conflict(conn: Connection, conflict: int | ConflictOut, now: datetime) -> int:
@@ -705,7 +754,7 @@ def open_thread_for_conflict(conn: Connection, conflict: int | ConflictOut, now:
         conn, f"conflict #{conflict_id}", to, None, now, conflict_id=conflict_id
     )
     first, second = to  # a conflict is always between two different parties
-    pair = ensure_channel(conn, first, second, now, known).pair
+    channel = ensure_channel(conn, first, second, now, known)
     content = {
         "conflict": conflict_id,
         "severity": row.severity,
@@ -725,7 +774,7 @@ def open_thread_for_conflict(conn: Connection, conflict: int | ConflictOut, now:
         conflict_id=conflict_id,
         activity_id=None,
         to=to,
-        channels={p: pair for p in to},
+        channels={p: channel for p in to},
         now=now,
         known=known,
     )
@@ -762,7 +811,7 @@ def open_thread_for_alert(
     to = [p for p in alert.parties if known[p].kind == "participant"]
     thread_id = _open_thread(conn, subject, to, None, now)
     first, second = alert.parties  # two parties: the loop never alerts a party of its own
-    pair = ensure_channel(conn, first, second, now, known).pair
+    channel = ensure_channel(conn, first, second, now, known)
     (lon_a, lat_a), (lon_b, lat_b) = alert.segment["coordinates"]
     if alert.kind == "pair":
         lat, lon = (lat_a + lat_b) / 2, (lon_a + lon_b) / 2  # between the two at the CPA
@@ -813,7 +862,7 @@ def open_thread_for_alert(
         conflict_id=None,
         activity_id=None,
         to=to,
-        channels={p: pair for p in to},
+        channels={p: channel for p in to},
         now=now,
         known=known,
     )
@@ -845,7 +894,7 @@ def open_threads_for_conflicts(
         ids = [int(r.id) for r in members]
         subject = "conflicts " + ", ".join(f"#{i}" for i in ids)
         thread_id = _open_thread(conn, subject, to, None, now, conflict_id=ids[0])
-        pair = ensure_channel(conn, to[0], to[1], now, known).pair
+        channel = ensure_channel(conn, to[0], to[1], now, known)
         urgent = any(r.severity == "high" for r in members)
         content = {
             "conflict": ids[0],
@@ -873,7 +922,7 @@ def open_threads_for_conflicts(
             conflict_id=ids[0],
             activity_id=None,
             to=list(to),
-            channels={p: pair for p in to},
+            channels={p: channel for p in to},
             now=now,
             known=known,
         )
@@ -912,33 +961,53 @@ def readable_message_ids(conn: Connection, actor: Actor, ids: Iterable[int]) -> 
     )
 
 
-def _message_rows(conn: Connection, ids: Sequence[int]) -> list[Row[Any]]:
-    return list(
-        conn.execute(
-            select(t.hotline_messages)
-            .where(t.hotline_messages.c.id.in_(ids))
-            .order_by(t.hotline_messages.c.id)
-        ).all()
+def _receipt(row: Mapping[Any, Any], now: datetime, show_ladder: bool) -> ReceiptOut:
+    ladder = row["ladder"]
+    rung = row["rung"]
+    return ReceiptOut(
+        party=row["party"],
+        delivered_at=row["delivered_at"],
+        delivered_by=row["delivered_by"],
+        read_at=row["read_at"],
+        read_by=row["read_by"],
+        acknowledged_at=row["acknowledged_at"],
+        acknowledged_by=row["acknowledged_by"],
+        deadline_at=row["deadline_at"],
+        overdue=row["acknowledged_at"] is None and row["deadline_at"] <= now,
+        rung=rung,
+        rung_name=ladder[min(rung, len(ladder) - 1)]["name"] if ladder else "",
+        next_escalation_at=row["next_escalation_at"],
+        escalated_at=row["escalated_at"],
+        ladder=[RungOut.model_validate(r) for r in ladder] if show_ladder else None,
     )
 
 
-def _receipt(row: Row[Any], now: datetime, show_ladder: bool) -> ReceiptOut:
-    ladder = row.ladder
-    return ReceiptOut(
-        party=row.party,
-        delivered_at=row.delivered_at,
-        delivered_by=row.delivered_by,
-        read_at=row.read_at,
-        read_by=row.read_by,
-        acknowledged_at=row.acknowledged_at,
-        acknowledged_by=row.acknowledged_by,
-        deadline_at=row.deadline_at,
-        overdue=row.acknowledged_at is None and row.deadline_at <= now,
-        rung=row.rung,
-        rung_name=ladder[min(row.rung, len(ladder) - 1)]["name"] if ladder else "",
-        next_escalation_at=row.next_escalation_at,
-        escalated_at=row.escalated_at,
-        ladder=[RungOut.model_validate(r) for r in ladder] if show_ladder else None,
+def _receipts(
+    rows: Iterable[Mapping[Any, Any]], actor: Actor | None, now: datetime
+) -> list[ReceiptOut]:
+    """One message's receipts, by party, as `actor` sees them (None: the stream's copy)."""
+    return [
+        _receipt(r, now, actor is not None and (actor.sees_all_shared or actor.party == r["party"]))
+        for r in sorted(rows, key=lambda r: str(r["party"]))
+    ]
+
+
+def _message_out(m: Mapping[Any, Any], receipts: list[ReceiptOut]) -> MessageOut:
+    return MessageOut(
+        id=m["id"],
+        thread=m["thread_id"],
+        type=m["type"],
+        priority=m["priority"],
+        sender=SenderOut(party=m["sender_party"], officer=m["sender_officer"]),
+        to=list(m["recipients"]),
+        copied=list(m["copied"]),
+        created_at=m["created_at"],
+        content=m["content"],
+        text=templates.free_text(m["text"], m["text_language"]),
+        in_reply_to=m["in_reply_to"],
+        conflict=m["conflict_id"],
+        activity=m["activity_id"],
+        receipts=receipts,
     )
 
 
@@ -948,33 +1017,14 @@ def _messages_out(
     """Messages as `actor` sees them (None: the neutral copy for the stream)."""
     if not rows:
         return []
-    receipts: dict[int, list[ReceiptOut]] = {}
+    recipients: dict[int, list[Mapping[Any, Any]]] = {}
     for r in conn.execute(
-        select(t.hotline_recipients)
-        .where(t.hotline_recipients.c.message_id.in_([m.id for m in rows]))
-        .order_by(t.hotline_recipients.c.party)
-    ):
-        show = actor is not None and (actor.sees_all_shared or actor.party == r.party)
-        receipts.setdefault(r.message_id, []).append(_receipt(r, now, show))
-    return [
-        MessageOut(
-            id=m.id,
-            thread=m.thread_id,
-            type=m.type,
-            priority=m.priority,
-            sender=SenderOut(party=m.sender_party, officer=m.sender_officer),
-            to=list(m.recipients),
-            copied=list(m.copied),
-            created_at=m.created_at,
-            content=m.content,
-            text=templates.free_text(m.text, m.text_language),
-            in_reply_to=m.in_reply_to,
-            conflict=m.conflict_id,
-            activity=m.activity_id,
-            receipts=receipts.get(m.id, []),
+        select(t.hotline_recipients).where(
+            t.hotline_recipients.c.message_id.in_([m.id for m in rows])
         )
-        for m in rows
-    ]
+    ):
+        recipients.setdefault(r.message_id, []).append(r._mapping)
+    return [_message_out(m._mapping, _receipts(recipients.get(m.id, []), actor, now)) for m in rows]
 
 
 @dataclass(frozen=True)
@@ -986,11 +1036,9 @@ class Reader:
 
 
 def reader(conn: Connection, actor: Actor, requested: str | None = None) -> Reader:
-    party_language = conn.execute(
-        select(t.parties.c.language).where(t.parties.c.code == actor.party)
-    ).scalar()
+    party = directory(conn).parties.get(actor.party)
     return Reader(
-        templates.reader_language(requested, party_language),
+        templates.reader_language(requested, party.language if party is not None else None),
         party_config(conn, actor.party).time_zone,
     )
 
@@ -1358,7 +1406,7 @@ def send_comms_check(conn: Connection, pair: str, due_at: datetime, now: datetim
         conflict_id=None,
         activity_id=None,
         to=to,
-        channels={p: pair for p in to},
+        channels={p: channel for p in to},
         now=now,
         known=known,
     )

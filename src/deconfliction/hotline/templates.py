@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import string
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
@@ -49,6 +49,7 @@ def reader_language(requested: str | None, party_language: str | None) -> str:
     return FALLBACK
 
 
+@lru_cache(maxsize=1024)  # parsing the locale costs more than the rest of a message's text
 def text_direction(language: str) -> Literal["ltr", "rtl"]:
     """The direction a language is written in, from the locale data (ltr when unknown)."""
     try:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Engine, bindparam, insert, select
 
 from deconfliction.errors import Conflict, Forbidden, NotFound, Unauthorized
 from deconfliction.parties.models import Actor, AreaConfig, MinimaConfig, OfficerOut, PartyOut
@@ -27,6 +28,49 @@ def token_hash(token: str) -> str:
 class AreaSetUp:
     tokens: dict[str, str]  # officer: token, shown once
     keys: KeyMaterial  # private keys to hand out, never stored by the server
+
+
+@dataclass(frozen=True)
+class PartyInfo:
+    code: str
+    kind: str
+    language: str
+
+
+@dataclass(frozen=True)
+class OfficerInfo:
+    id: str
+    party: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Directory:
+    """The area's parties and officers."""
+
+    parties: dict[str, PartyInfo]
+    officers: tuple[OfficerInfo, ...]
+
+
+_PARTIES = select(t.parties.c.code, t.parties.c.kind, t.parties.c.language)
+_OFFICERS = select(t.officers.c.id, t.officers.c.party, t.officers.c.role)
+# Parties and officers are written once, by `init_area`, and never changed: every write reads
+# them, so each engine keeps them once it has found them (an empty area is read again).
+_DIRECTORIES: weakref.WeakKeyDictionary[Engine, Directory] = weakref.WeakKeyDictionary()
+
+
+def directory(conn: Connection) -> Directory:
+    """The parties and officers (do not change what it gives: it is shared)."""
+    found = _DIRECTORIES.get(conn.engine)
+    if found is not None:
+        return found
+    made = Directory(
+        {r.code: PartyInfo(r.code, r.kind, r.language) for r in conn.execute(_PARTIES)},
+        tuple(OfficerInfo(r.id, r.party, r.role) for r in conn.execute(_OFFICERS)),
+    )
+    if made.parties:
+        _DIRECTORIES[conn.engine] = made
+    return made
 
 
 def log_name(area: str) -> str:
@@ -80,6 +124,7 @@ def init_area(
         now,
         server_held=server_held_keys,
     )
+    _DIRECTORIES.pop(conn.engine, None)  # whatever was read before the area was made
     return AreaSetUp(tokens, keys)
 
 
@@ -100,21 +145,25 @@ def issue_token(
     return token
 
 
+# Every request authenticates: the statement is built once.
+_TOKEN = (
+    select(
+        t.tokens.c.expires_at,
+        t.tokens.c.revoked_at,
+        t.officers.c.id,
+        t.officers.c.party,
+        t.officers.c.role,
+        t.parties.c.kind,
+    )
+    .join(t.officers, t.officers.c.id == t.tokens.c.officer)
+    .join(t.parties, t.parties.c.code == t.officers.c.party)
+    .where(t.tokens.c.hash == bindparam("hash"))
+)
+
+
 def authenticate(conn: Connection, token: str, now: datetime) -> Actor:
     # The lookup is by hash, so the comparison never touches the secret itself.
-    row = conn.execute(
-        select(
-            t.tokens.c.expires_at,
-            t.tokens.c.revoked_at,
-            t.officers.c.id,
-            t.officers.c.party,
-            t.officers.c.role,
-            t.parties.c.kind,
-        )
-        .join(t.officers, t.officers.c.id == t.tokens.c.officer)
-        .join(t.parties, t.parties.c.code == t.officers.c.party)
-        .where(t.tokens.c.hash == token_hash(token))
-    ).first()
+    row = conn.execute(_TOKEN, {"hash": token_hash(token)}).first()
     if row is None:
         raise Unauthorized("unknown token")
     if row.revoked_at is not None:
@@ -135,7 +184,7 @@ def list_parties(conn: Connection) -> list[PartyOut]:
 
 
 def party_kinds(conn: Connection) -> dict[str, str]:
-    return {r.code: r.kind for r in conn.execute(select(t.parties.c.code, t.parties.c.kind))}
+    return {code: p.kind for code, p in directory(conn).parties.items()}
 
 
 def get_officer(conn: Connection, officer: str) -> OfficerOut:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from deconfliction.errors import Conflict, Forbidden, Invalid, NotFound
 from deconfliction.ledger.entry import (
@@ -231,17 +231,37 @@ class OfficerKey:
     private_key: Ed25519PrivateKey | None  # only when server-held
 
 
+# Every write reads its officer's key: the statements are built once, not per write.
+_VALID_KEYS = select(t.keys).where(
+    t.keys.c.officer == bindparam("officer"), t.keys.c.revoked_idx.is_(None)
+)
+_NEWEST_KEY = _VALID_KEYS.order_by(t.keys.c.certified_idx.desc()).limit(1)
+_NAMED_KEY = _VALID_KEYS.where(t.keys.c.key_id == bindparam("kid"))
+# Keys as read, by (key id, stored public key, stored seed): the row is still read on every write
+# (a revoked key is never used), but the key objects are made once.
+_MADE_KEYS: dict[tuple[str, str, str | None], OfficerKey] = {}
+_MADE_KEYS_MAX = 10_000
+
+
 def officer_key(conn: Connection, officer: str, kid: str | None = None) -> OfficerKey:
     """The officer's valid key: the one named by `kid`, else the newest."""
-    query = select(t.keys).where(t.keys.c.officer == officer, t.keys.c.revoked_idx.is_(None))
-    if kid is not None:
-        query = query.where(t.keys.c.key_id == kid)
-    row = conn.execute(query.order_by(t.keys.c.certified_idx.desc())).first()
+    if kid is None:
+        row = conn.execute(_NEWEST_KEY, {"officer": officer}).first()
+    else:
+        row = conn.execute(_NAMED_KEY, {"officer": officer, "kid": kid}).first()
     if row is None:
         what = f"key {kid}" if kid else "key"
         raise Forbidden(f"officer {officer} has no valid certified {what}")
-    private = private_key_from_seed(base64.b64decode(row.private_key)) if row.private_key else None
-    return OfficerKey(row.key_id, base64.b64decode(row.public_key), private)
+    stored = (row.key_id, row.public_key, row.private_key)
+    made = _MADE_KEYS.get(stored)
+    if made is None:
+        seed = row.private_key
+        private = private_key_from_seed(base64.b64decode(seed)) if seed else None
+        made = OfficerKey(row.key_id, base64.b64decode(row.public_key), private)
+        if len(_MADE_KEYS) >= _MADE_KEYS_MAX:
+            _MADE_KEYS.clear()
+        _MADE_KEYS[stored] = made
+    return made
 
 
 def trust(conn: Connection) -> dict[str, object]:

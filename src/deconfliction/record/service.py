@@ -285,37 +285,37 @@ def perform_write(
 
     Returns the status, the body and the log's receipt for the officer's statement.
     """
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
+    if idempotency_key is None:
+        return write_transaction(
+            engine, lambda conn: run_statement(conn, actor, statement, use_case, subject, now)
+        )
+    if not 1 <= len(idempotency_key) <= 200:
         raise Invalid("Idempotency-Key must be 1 to 200 characters")
     fingerprint = request_fingerprint(
         [statement.kind, statement.target, statement.version, statement.body]
     )
 
     def work(conn: Connection) -> tuple[int, dict[str, Any], dict[str, Any]]:
-        if idempotency_key is not None:
-            earlier = _earlier_answer(conn, actor, idempotency_key, fingerprint)
-            if earlier is not None:
-                return earlier
+        earlier = _earlier_answer(conn, actor, idempotency_key, fingerprint)
+        if earlier is not None:
+            return earlier
         status, body, receipt = run_statement(conn, actor, statement, use_case, subject, now)
-        if idempotency_key is not None:
-            conn.execute(
-                _INSERT_ANSWER,
-                {
-                    "officer": actor.officer,
-                    "key": idempotency_key,
-                    "request_hash": fingerprint,
-                    "status": status,
-                    "response": {"body": _jsonable(body), "receipt": receipt},
-                    "created_at": now,
-                },
-            )
+        conn.execute(
+            _INSERT_ANSWER,
+            {
+                "officer": actor.officer,
+                "key": idempotency_key,
+                "request_hash": fingerprint,
+                "status": status,
+                "response": {"body": _jsonable(body), "receipt": receipt},
+                "created_at": now,
+            },
+        )
         return status, body, receipt
 
     try:
         return write_transaction(engine, work)
     except IntegrityError:
-        if idempotency_key is None:
-            raise
         # A concurrent request with the same key committed first: its answer is ours.
         with transaction(engine, write=False) as conn:
             earlier = _earlier_answer(conn, actor, idempotency_key, fingerprint)
