@@ -80,8 +80,10 @@ def publish_many(
     one wake-up for the lot; returns their ids."""
     if not events:
         return []
-    # Hold the log's lock before taking ids: ids are then handed out in commit order.
-    conn.execute(_LOCK_LOG)
+    # Hold the log's lock before taking ids: ids are then handed out in commit order. (A
+    # SQLite write transaction already holds the database's one write lock.)
+    if conn.dialect.name != "sqlite":
+        conn.execute(_LOCK_LOG)
     parties = [sorted(set(audience)) for audience, _, _ in events]
     rows = [
         {"kind": kind, "audience": codes, "payload": payload, "at": now}
