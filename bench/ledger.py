@@ -7,6 +7,12 @@
 2. Proofs at 10,000,000 leaves: the complete-node levels are built in bulk with hashlib (leaf i
    is SHA-256 leaf hash of its 8-byte index), then 1,000 inclusion proofs and 1,000 consistency
    proofs at random indices and sizes are generated through ``get_node`` and verified.
+   Then the same proofs as the API serves them: the nodes those levels hold are stored in a
+   real ``ledger_nodes`` table (an SQLite file under the temporary folder, kept between runs
+   keyed by size; a new PostgreSQL schema, dropped after) and ``record.log.root``,
+   ``inclusion`` and ``consistency`` are timed at 1,000 random sizes in the upper half of the
+   tree (the SQLite file read once first, so that it is in the page cache as on a server),
+   every proof verified against the root the in-memory levels give.
 3. Export: 1,000,000 entries as JSON Lines with a cosigned checkpoint every 1,000 entries,
    written to a file, are verified from the file by ``verify_export`` as `deconfliction ledger
    verify` does: one worker process per core reads byte ranges of the file and checks each
@@ -16,7 +22,10 @@
    were the old floor) and bare libsodium.
 
 Run: ``python -m bench ledger`` (``make bench``). ``BENCH_LEDGER_ENTRIES``,
-``BENCH_LEDGER_TREE`` and ``BENCH_LEDGER_EXPORT`` shrink the three sizes.
+``BENCH_LEDGER_TREE`` and ``BENCH_LEDGER_EXPORT`` shrink the three sizes;
+``BENCH_LEDGER_STORED`` (default: the tree size; building the 10,000,000-leaf SQLite file
+takes minutes the first time) and ``BENCH_LEDGER_STORED_PG`` (default 1,000,000; 0 skips
+PostgreSQL, at ``DECONFLICTION_TEST_PG``) those of the stored proofs.
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ import hashlib
 import json
 import os
 import random
+import sqlite3
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -34,6 +45,7 @@ from pathlib import Path
 
 from nacl.bindings import crypto_sign, crypto_sign_open
 
+from bench import seed
 from deconfliction.ledger.canonical import canonical_number
 from deconfliction.ledger.checkpoint import Checkpoint, NoteSigner, cosign
 from deconfliction.ledger.entry import (
@@ -66,6 +78,10 @@ from deconfliction.ledger.signing import (
     public_key_bytes,
 )
 from deconfliction.ledger.verify import verify_export
+from deconfliction.record import log
+from deconfliction.store import tables as t
+from deconfliction.store.db import make_engine
+from deconfliction.store.tables import metadata
 
 PARTIES = ("TR", "IL")
 OFFICERS = 4  # per party
@@ -182,10 +198,8 @@ def _levels(n: int) -> list[bytes]:
     return levels
 
 
-def bench_proofs(n: int, probes: int) -> list[tuple[str, str]]:
-    start = time.perf_counter()
-    levels = _levels(n)
-    built = time.perf_counter() - start
+def bench_proofs(levels: list[bytes], probes: int) -> list[tuple[str, str]]:
+    n = len(levels[0]) // 32
 
     def get_node(level: int, index: int) -> bytes:
         return levels[level][index * 32 : index * 32 + 32]
@@ -217,7 +231,6 @@ def bench_proofs(n: int, probes: int) -> list[tuple[str, str]]:
     length = sum(map(len, proofs)) / probes
     clength = sum(map(len, cproofs)) / probes
     return [
-        (f"build {n:,}-leaf node levels (bulk hashlib, once)", f"{built:.1f} s"),
         (f"inclusion proof generate, {n:,} leaves", f"{gen_inc * us:.1f} µs ({length:.1f} hashes)"),
         ("inclusion proof verify", f"{ver_inc * us:.1f} µs"),
         (
@@ -226,6 +239,170 @@ def bench_proofs(n: int, probes: int) -> list[tuple[str, str]]:
         ),
         ("consistency proof verify", f"{ver_con * us:.1f} µs"),
     ]
+
+
+def _level_rows(levels: list[bytes], level: int, n: int) -> Iterator[tuple[int, int, bytes]]:
+    """The complete nodes on ``level`` of the tree of the first ``n`` leaves: the rows
+    `record.log` stores."""
+    data = levels[level]
+    for index in range(n >> level):
+        yield level, index, data[index * 32 : index * 32 + 32]
+
+
+def _sqlite_nodes(levels: list[bytes], n: int) -> Path:
+    """An SQLite file holding the ``ledger_nodes`` table of an ``n``-leaf tree, kept under /tmp
+    keyed by size: built once (minutes at 10,000,000) into a part file renamed when complete,
+    so a run that dies leaves nothing a later run would trust."""
+    path = Path(tempfile.gettempdir()) / f"deconfliction-bench-nodes-{n}.db"
+    if path.exists():
+        return path
+    part = path.with_suffix(".part")
+    part.unlink(missing_ok=True)
+    try:
+        engine = make_engine(f"sqlite:///{part}")
+        metadata.create_all(engine, tables=[t.ledger_nodes])
+        engine.dispose()
+        db = sqlite3.connect(part, isolation_level=None)
+        db.execute("PRAGMA journal_mode=DELETE")
+        db.execute("PRAGMA synchronous=OFF")  # a file that is only renamed once complete
+        start = time.perf_counter()
+        db.execute("BEGIN")
+        for level in range(n.bit_length()):
+            db.executemany(
+                "INSERT INTO ledger_nodes (level, idx, hash) VALUES (?, ?, ?)",
+                _level_rows(levels, level, n),
+            )
+            if n >> level >= 1_000_000:  # the big levels take the time
+                print(
+                    f"  sqlite nodes: level {level} ({n >> level:,} rows) stored, "
+                    f"{time.perf_counter() - start:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        db.execute("COMMIT")
+        db.close()
+        part.rename(path)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _pg_nodes(levels: list[bytes], n: int) -> tuple[str, str]:
+    """A new PostgreSQL schema holding the ``ledger_nodes`` table of an ``n``-leaf tree, loaded
+    with COPY: (url that uses it, schema name)."""
+    url, schema = seed.pg_schema_url("dcf_bench_nodes")
+    engine = make_engine(url)
+    try:
+        metadata.create_all(engine, tables=[t.ledger_nodes])
+        start = time.perf_counter()
+        with engine.begin() as conn:
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            with driver.cursor().copy("COPY ledger_nodes (level, idx, hash) FROM STDIN") as copy:
+                for level in range(n.bit_length()):
+                    for row in _level_rows(levels, level, n):
+                        copy.write_row(row)
+            conn.exec_driver_sql("ANALYZE ledger_nodes")
+        print(
+            f"  postgresql nodes: {n:,}-leaf tree stored, {time.perf_counter() - start:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+    except BaseException:
+        engine.dispose()
+        seed.drop_pg_schema(schema)
+        raise
+    engine.dispose()
+    return url, schema
+
+
+def _stored_timings(
+    url: str, levels: list[bytes], n: int, probes: int
+) -> tuple[list[float], list[float], list[float]]:
+    """Seconds per call of `record.log.root`, `inclusion` and `consistency` (the functions the
+    API serves proofs with) on the node table at ``url``, at random sizes up to ``n``; every
+    proof is verified against the root the in-memory levels give."""
+
+    def get_node(level: int, index: int) -> bytes:
+        return levels[level][index * 32 : index * 32 + 32]
+
+    rng = random.Random(13)
+    sizes = [rng.randrange(n // 2, n + 1) for _ in range(probes)]
+    indices = [rng.randrange(size) for size in sizes]
+    olds = [rng.randrange(1, size) for size in sizes]
+    roots = [root_at(size, get_node) for size in sizes]
+    old_roots = [root_at(old, get_node) for old in olds]
+    engine = make_engine(url)
+    timings: tuple[list[float], list[float], list[float]] = ([], [], [])
+    try:
+        with engine.connect() as conn:
+            clock = time.perf_counter
+            for size, index, old, root, old_root in zip(
+                sizes, indices, olds, roots, old_roots, strict=True
+            ):
+                start = clock()
+                got = log.root(conn, size)
+                middle = clock()
+                inclusion = log.inclusion(conn, index, size)
+                end = clock()
+                consistency = log.consistency(conn, old, size)
+                timings[0].append(middle - start)
+                timings[1].append(end - middle)
+                timings[2].append(clock() - end)
+                assert got == root
+                assert verify_inclusion(get_node(0, index), index, size, inclusion, root)
+                assert verify_consistency(old, size, old_root, root, consistency)
+    finally:
+        engine.dispose()
+    return timings
+
+
+def _spread(seconds: list[float]) -> str:
+    ordered = sorted(seconds)
+    median, p99 = (
+        ordered[len(ordered) // 2],
+        ordered[min(len(ordered) - 1, len(ordered) * 99 // 100)],
+    )
+    return f"median {median * 1e6:,.0f} µs, p99 {p99 * 1e6:,.0f} µs"
+
+
+def bench_stored_proofs(
+    levels: list[bytes], n: int, pg_n: int, probes: int
+) -> list[tuple[str, str]]:
+    """Proofs as the API serves them: from a real ``ledger_nodes`` table of an ``n``-leaf tree
+    on SQLite and of a ``pg_n``-leaf tree on PostgreSQL (0 skips it)."""
+    rows = []
+    path = _sqlite_nodes(levels, n)
+    # Read once, so that the file is in the page cache as on a server that has been serving it
+    # (on this machine part of a 1.2 GB file is otherwise read from disk at random).
+    with path.open("rb") as file:
+        while file.read(1 << 24):
+            pass
+    try:
+        timed = [("SQLite", n, _stored_timings(f"sqlite:///{path}", levels, n, probes))]
+    except Exception:
+        path.unlink()  # a kept file that gives a wrong proof must not be kept
+        raise
+    if pg_n:
+        url, schema = _pg_nodes(levels, pg_n)
+        try:
+            timed.append(("PostgreSQL", pg_n, _stored_timings(url, levels, pg_n, probes)))
+        finally:
+            seed.drop_pg_schema(schema)
+    for name, size, (root, inclusion, consistency) in timed:
+        rows += [
+            (
+                f"stored inclusion proof, {name}, {size:,} leaves (`record.log.inclusion`)",
+                _spread(inclusion),
+            ),
+            (
+                f"stored consistency proof, {name}, {size:,} leaves (`record.log.consistency`)",
+                _spread(consistency),
+            ),
+            (f"stored root, {name}, {size:,} leaves (`record.log.root`)", _spread(root)),
+        ]
+    return rows
 
 
 def _export_lines(writer: _Writer, n: int, log: NoteSigner, cosigner: NoteSigner) -> Iterator[str]:
@@ -375,8 +552,20 @@ def main() -> None:
     entries = int(os.environ.get("BENCH_LEDGER_ENTRIES", "100000"))
     tree = int(os.environ.get("BENCH_LEDGER_TREE", "10000000"))
     export = int(os.environ.get("BENCH_LEDGER_EXPORT", "1000000"))
+    stored = min(int(os.environ.get("BENCH_LEDGER_STORED", str(tree))), tree)
+    stored_pg = min(int(os.environ.get("BENCH_LEDGER_STORED_PG", "1000000")), tree)
     rows = bench_verify_append(entries)
-    rows += bench_proofs(tree, 1000)
+    start = time.perf_counter()
+    levels = _levels(tree)
+    rows.append(
+        (
+            f"build {tree:,}-leaf node levels (bulk hashlib, once)",
+            f"{time.perf_counter() - start:.1f} s",
+        )
+    )
+    rows += bench_proofs(levels, 1000)
+    rows += bench_stored_proofs(levels, stored, stored_pg, 1000)
+    del levels
     rows += bench_export(export)
     print("| measure | value |")
     print("|---|---|")

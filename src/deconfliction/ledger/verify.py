@@ -59,6 +59,7 @@ workers. An export smaller than one chunk never starts a pool.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import io
 import itertools
@@ -309,41 +310,51 @@ def _read_canonical(line: bytes, keys: _Keys) -> _Read | None:
     match = _EXPORTED[0 if line.startswith(b'{"entry"') else 1].fullmatch(line)
     if match is None:
         return None
-    kind = match["kind"].decode("ascii")
+    # The regex allows only ASCII in these members, so each decodes as it is.
+    party, author, key_id_hex, kind, client_time, nonce, digest = map(
+        bytes.decode,
+        match.group("party", "author", "key_id", "kind", "client_time", "nonce", "digest"),
+    )
     if kind in _KEY_KINDS:
         return None
     payload = match["payload"]
-    if hashlib.sha256(payload).hexdigest().encode("ascii") != match["digest"]:
+    if hashlib.sha256(payload).hexdigest() != digest:
         return None
     try:
         if type(orjson.loads(payload)) is not dict:
             return None
-        client_time = match["client_time"].decode("ascii")
         parse_rfc3339(client_time, "client_time")
     except (orjson.JSONDecodeError, LedgerError):
         return None
     head, tail = match["head"], match["tail"]
-    member = match.span("member")
-    tail_start = match.start("tail")
-    message = head + line[tail_start : member[0]] + line[member[1] : match.end("tail")]
+    member_start, member_end = match.span("member")
+    tail_start, tail_end = match.span("tail")
     supersedes = match["supersedes"]
     return _signed_read(
         int(match["index"]),
         keys,
         head=(
-            match["party"].decode("ascii"),
-            match["author"].decode("ascii"),
-            match["key_id"].decode("ascii"),
+            party,
+            author,
+            key_id_hex,
             kind,
             client_time,
             match["held"] == b"true",
-            match["nonce"].decode("ascii"),
-            None if supersedes is None else supersedes.decode("ascii"),
+            nonce,
+            None if supersedes is None else supersedes.decode(),
         ),
         leaf=head + tail,
-        message=message,
-        signature=match["signature"].decode("ascii"),
-        digest=match["digest"].decode("ascii"),
+        # The signature, then the signed bytes: the leaf bytes without the signature member.
+        signed=b"".join(
+            (
+                binascii.a2b_base64(match["signature"]),
+                head,
+                line[tail_start:member_start],
+                line[member_end:tail_end],
+            )
+        ),
+        signature=match["signature"].decode(),
+        digest=digest,
     )
 
 
@@ -371,7 +382,7 @@ def _entry_read(index: Any, entry: Entry, keys: _Keys, payload_error: str) -> _R
         keys,
         head=head,
         leaf=leaf,
-        message=leaf.replace(member, b"", 1),
+        signed=base64.b64decode(entry.signature) + leaf.replace(member, b"", 1),
         signature=entry.signature,
         digest=entry.payload_sha256,
         entry=entry,
@@ -385,16 +396,16 @@ def _signed_read(
     *,
     head: _Head,
     leaf: bytes,
-    message: bytes,
+    signed: bytes,
     signature: str,
     digest: str,
     entry: Entry | None = None,
     payload_error: str = "",
 ) -> _Read:
-    """An entry's read with its leaf hash and the keys libsodium accepted its signature with."""
+    """An entry's read with its leaf hash and the keys libsodium accepted its signature with
+    (``signed`` is the signature followed by the signed bytes, as libsodium takes them)."""
     party, author, key_id_hex, kind, client_time, held, nonce, supersedes = head
     candidates = keys.candidates(party, author, key_id_hex, kind)
-    signed = base64.b64decode(signature) + message
     signers = []
     for candidate in candidates:
         try:
@@ -420,21 +431,25 @@ def _signed_read(
     else:
         entry = None
     intern = sys.intern  # the same few names in every entry: pickled once a chunk
+    # Positional: this runs a million times, and keywords cost more.
     return _Read(
         "entry",
         index,
-        payload_error=payload_error,
-        leaf=leaf_hash(leaf),
-        signers=tuple(signers),
-        entry=entry,
-        party=intern(party),
-        author=intern(author),
-        key_id=intern(key_id_hex),
-        kind=intern(kind),
-        client_time=intern(client_time),
-        server_held_key=held,
-        nonce=nonce,
-        supersedes=supersedes,
+        "",
+        None,
+        None,
+        payload_error,
+        leaf_hash(leaf),
+        tuple(signers),
+        entry,
+        intern(party),
+        intern(author),
+        intern(key_id_hex),
+        intern(kind),
+        intern(client_time),
+        held,
+        nonce,
+        supersedes,
     )
 
 
@@ -518,12 +533,17 @@ def _scan_range(part: _Range) -> list[tuple[tuple[str, str, str], bytes]]:
     return found
 
 
-def _read_range(part: _Range, keys: _Keys) -> list[_Read]:
-    return [_read(line, keys) for line in part.lines()]
+# A worker sends its reads back as plain tuples (``_Pool.ordered`` makes them reads again):
+# pickle writes and reads those in C, a named tuple through its Python constructor.
+_Sent = list[tuple[Any, ...]]
 
 
-def _read_records(records: list[Record], keys: _Keys) -> list[_Read]:
-    return [_read(raw, keys) for raw in records]
+def _read_range(part: _Range, keys: _Keys) -> _Sent:
+    return [tuple(_read(line, keys)) for line in part.lines()]
+
+
+def _read_records(records: list[Record], keys: _Keys) -> _Sent:
+    return [tuple(_read(raw, keys)) for raw in records]
 
 
 def _reads(
@@ -538,7 +558,7 @@ def _reads(
             for part in ranges:
                 keys = keys.with_officers(_scan_range(part))
             for part in ranges:
-                yield from _read_range(part, keys)
+                yield from (_read(line, keys) for line in part.lines())
             return
         with _Pool(workers) as pool:
             for found in pool.executor.map(_scan_range, ranges):
@@ -555,7 +575,7 @@ def _reads(
             yield _read(raw, keys)
         return
 
-    def submitted(pool: _Pool) -> Iterator[Future[list[_Read]]]:
+    def submitted(pool: _Pool) -> Iterator[Future[_Sent]]:
         nonlocal keys
         batch = first
         while batch:
@@ -583,15 +603,15 @@ class _Pool:
     def __exit__(self, *_: object) -> None:
         self.executor.shutdown(cancel_futures=True)
 
-    def ordered(self, tasks: Iterable[Future[list[_Read]]]) -> Iterator[_Read]:
-        flight: deque[Future[list[_Read]]] = deque()
+    def ordered(self, tasks: Iterable[Future[_Sent]]) -> Iterator[_Read]:
+        flight: deque[Future[_Sent]] = deque()
         for task in tasks:
             flight.append(task)
             # Memory stays a few chunks; a bad record early stops the run early.
             while len(flight) > 2 * self.workers:
-                yield from flight.popleft().result()
+                yield from map(_Read._make, flight.popleft().result())
         while flight:
-            yield from flight.popleft().result()
+            yield from map(_Read._make, flight.popleft().result())
 
 
 def _file_ranges(records: Iterable[Record], size: int) -> list[_Range] | None:

@@ -10,6 +10,7 @@ stored as they are made, so the tree state and any proof need O(log n) node read
 from __future__ import annotations
 
 import base64
+import functools
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from deconfliction.errors import NotFound
 from deconfliction.ledger.canonical import canonical_json
@@ -96,20 +97,37 @@ def store_log_key(conn: Connection, name: str, private_key: Ed25519PrivateKey) -
     return LogKey(name, private_key)
 
 
+# The node reads of proofs and appends go to the driver with a statement text fixed per node
+# count (SQLite) or fixed outright (PostgreSQL, prepared after a few uses): an SQLAlchemy
+# expression of a new shape is compiled on every call, which cost more than the read itself.
+_PG_NODES = (
+    "SELECT n.level, n.idx, n.hash FROM unnest(%s::integer[], %s::bigint[]) AS wanted(level, idx)"
+    " JOIN ledger_nodes AS n ON n.level = wanted.level AND n.idx = wanted.idx"
+)
+
+
+@functools.cache
+def _sqlite_nodes(count: int) -> str:
+    # One primary-key lookup per term; SQLite plans `(level, idx) IN (VALUES ...)` as a scan.
+    return "SELECT level, idx, hash FROM ledger_nodes WHERE " + " OR ".join(
+        ["(level = ? AND idx = ?)"] * count
+    )
+
+
 def _nodes(conn: Connection, coordinates: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     """Stored node hashes by (level, index), in one query that uses the primary key."""
-    if not coordinates:
+    wanted = sorted(set(coordinates))
+    if not wanted:
         return {}
-    wanted = or_(
-        *(
-            and_(t.ledger_nodes.c.level == level, t.ledger_nodes.c.idx == index)
-            for level, index in set(coordinates)
-        )
-    )
-    return {
-        (r.level, int(r.idx)): bytes(r.hash)
-        for r in conn.execute(select(t.ledger_nodes).where(wanted))
-    }
+    driver = conn.connection.driver_connection
+    assert driver is not None  # an open Connection holds its driver's connection
+    if conn.dialect.name == "postgresql":
+        levels, indices = [level for level, _ in wanted], [index for _, index in wanted]
+        rows = driver.execute(_PG_NODES, (levels, indices)).fetchall()
+    else:
+        params = [value for coordinate in wanted for value in coordinate]
+        rows = driver.execute(_sqlite_nodes(len(wanted)), params).fetchall()
+    return {(level, index): bytes(value) for level, index, value in rows}
 
 
 def _prefetched(conn: Connection, compute: Callable[[GetNode], T]) -> T:
