@@ -18,8 +18,9 @@ feeds (``DECONFLICTION_FEEDS``: one bound to TR, one to IL). From this process:
 
 Reported: p50/p99/max of send-to-arrival over the planted encounters (issue #6 anchor: p99 <=
 250 ms at 5,000 tracks updating at 1 Hz), the feeds' counters (every event accepted?), the
-server's CPU, and what the server's work costs at that load, in this process: the CPU time of
-taking one CoT event (process time, little moved by other load), and the cycle over the run's
+CPU of the server's main process and of its feed process, and what the server's work costs at
+that load, in this process: the CPU time of one CoT event (process time, little moved by other
+load) in the feed process and in the server's, and the cycle over the run's
 last picture (the 5,000 tracks): an early cycle (the tracks that reported since the last one),
 a counted one (the whole picture), and the picture write (every track, in pieces).
 
@@ -48,6 +49,8 @@ from websockets.sync.client import connect
 
 from bench import seed
 from deconfliction.feeds.cot import CotSplitter, cot_time, event_state
+from deconfliction.feeds.process import frame, loads_plain, state_of_wire, wire_state
+from deconfliction.feeds.servers import FeedCounters, Intake
 from deconfliction.store.db import make_engine
 from deconfliction.tracks.loop import LoopConfig, TacticalLoop
 from deconfliction.tracks.picture import IntakeRules, TrackPicture, TrackState
@@ -214,12 +217,13 @@ class Listener(threading.Thread):
         try:
             for frame in self.ws:
                 arrived = time.perf_counter()
-                event = json.loads(frame)
-                self.kinds[event["kind"]] = self.kinds.get(event["kind"], 0) + 1
-                if event["kind"] == "alert.raised":
-                    alert = event["payload"]["alert"]
-                    cycle = datetime.fromisoformat(alert["raised_at"]).timestamp()
-                    self.raised.setdefault((alert["a"], alert["b"]), (arrived, cycle))
+                parsed = json.loads(frame)  # one event, or an array of those ready together
+                for event in parsed if isinstance(parsed, list) else [parsed]:
+                    self.kinds[event["kind"]] = self.kinds.get(event["kind"], 0) + 1
+                    if event["kind"] == "alert.raised":
+                        alert = event["payload"]["alert"]
+                        cycle = datetime.fromisoformat(alert["raised_at"]).timestamp()
+                        self.raised.setdefault((alert["a"], alert["b"]), (arrived, cycle))
         except Exception:  # closed at the end of the run
             return
 
@@ -312,19 +316,42 @@ def cycle_at_load(url: str, traffic: list[Traffic], react_s: float) -> CycleCost
     return CycleCosts(len(picture), piece_wall=medians["write_wall"] / pieces, **medians)
 
 
-def intake_cpu_us(count: int = 2000) -> float:
-    """CPU time (process time, so little moved by other load) of splitting, parsing and checking
-    one CoT event as a feed does, in microseconds."""
+def feed_process(pid: int) -> int:
+    """The server's feed process (``python -m deconfliction.feeds``, its child)."""
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text(encoding="ascii").split():
+        command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        if b"deconfliction.feeds" in command:
+            return int(child)
+    raise RuntimeError(f"the server {pid} has no feed process")
+
+
+def intake_cpu_us(count: int = 2000) -> tuple[float, float]:
+    """CPU time (process time, so little moved by other load) of one CoT event, in
+    microseconds: in the feed process, splitting and parsing it, and in the server's, taking it
+    from the feed process's batch (unpickle, party, intake rules, picture) as
+    ``FeedServers`` does, in batches of 50."""
     now = datetime.now(UTC)
     data = "".join(
         cot(f"u{i}", 34.0, 38.0, 5000.0, 90.0, 200.0, 3.0, now) for i in range(count)
     ).encode()
     rules = IntakeRules()
     began = time.process_time()
+    wires = []
     for event in CotSplitter().feed(data):
         assert isinstance(event, bytes)
-        rules.check(event_state(event, "TR", rules), now)
-    return 1e6 * (time.process_time() - began) / count
+        wires.append(wire_state(0, event_state(event, "TR", rules)))
+    parsed = time.process_time()
+    frames = [frame((wires[k : k + 50], [])) for k in range(0, count, 50)]
+    intake = Intake(TrackPicture(), rules, lambda: now)
+    counters = FeedCounters("bench", "cot-tcp", "TR")
+    taking = time.process_time()
+    for data_frame in frames:
+        states, _ = loads_plain(data_frame[4:])
+        for wire in states:
+            intake.offer(state_of_wire("TR", wire), counters)
+    taken = time.process_time()
+    assert counters.accepted == count
+    return 1e6 * (parsed - began) / count, 1e6 * (taken - taking) / count
 
 
 def main() -> None:
@@ -345,7 +372,9 @@ def main() -> None:
             feeder.start()
         print(f"server ready in {server.ready_s:.1f} s; warming up {WARM_S:.0f} s", flush=True)
         time.sleep(WARM_S)
+        feeds_pid = feed_process(server.process.pid)
         cpu_before = seed.cpu_seconds(server.process.pid)
+        feeds_cpu_before = seed.cpu_seconds(feeds_pid)
         began = time.monotonic()
         began_pc = time.perf_counter()
         for k in range(ENCOUNTERS):
@@ -361,6 +390,7 @@ def main() -> None:
             time.sleep(0.2)
         measured_s = time.monotonic() - began
         cpu_s = seed.cpu_seconds(server.process.pid) - cpu_before
+        feeds_cpu_s = seed.cpu_seconds(feeds_pid) - feeds_cpu_before
         stop.set()
         for feeder in feeders.values():
             feeder.join(timeout=5)
@@ -376,7 +406,7 @@ def main() -> None:
         seed.stop_server(server)
     react_s = LoopConfig.from_env(os.environ).react_s or LoopConfig.react_s or 0.05
     costs = cycle_at_load(url, [f.traffic for f in feeders.values()], react_s)
-    parse_us = intake_cpu_us()
+    parse_us, take_us = intake_cpu_us()
 
     latencies: list[float] = []
     waits: list[float] = []  # send to the start of the cycle that raised it
@@ -433,11 +463,18 @@ def main() -> None:
                 ", ".join(f"+{at:.0f}: {1e3 * t:.0f} ({1e3 * w:.0f})" for t, w, at in slowest),
             ),
             ("stream events seen (all kinds)", json.dumps(dict(sorted(listener.kinds.items())))),
-            ("server CPU during the measured phase", f"{cpu_s / measured_s:.0%} of a core"),
+            (
+                "server CPU during the measured phase: main process / feed process",
+                f"{cpu_s / measured_s:.0%} / {feeds_cpu_s / measured_s:.0%} of a core",
+            ),
             ("server RSS at the end / peak", f"{rss_end:,.0f} / {rss_peak:,.0f} MiB"),
             (
-                f"CoT intake CPU per event (split, parse, check) / at {TRACKS:,} events/s",
+                f"CoT intake CPU per event: feed process (split, parse) / at {TRACKS:,} events/s",
                 f"{parse_us:.0f} us / {parse_us * TRACKS / 1e6:.0%} of a core",
+            ),
+            (
+                "... server process (take from the batch, rules, picture) / at that rate",
+                f"{take_us:.1f} us / {take_us * TRACKS / 1e6:.0%} of a core",
             ),
             (
                 f"early cycle at that load ({costs.tracks:,} tracks, in process, the "

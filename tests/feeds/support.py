@@ -111,7 +111,7 @@ class RunningFeeds:
 
     def __enter__(self) -> FeedServers:
         self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.servers.start(), self.loop).result(5)
+        asyncio.run_coroutine_threadsafe(self.servers.start(), self.loop).result(60)
         return self.servers
 
     def __exit__(
@@ -120,7 +120,7 @@ class RunningFeeds:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        asyncio.run_coroutine_threadsafe(self.servers.stop(), self.loop).result(5)
+        asyncio.run_coroutine_threadsafe(self.servers.stop(), self.loop).result(30)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()

@@ -21,7 +21,7 @@ from deconfliction.stream.service import listen_url
 from deconfliction.tracks import inbox
 from deconfliction.tracks.loop import Live
 from tests.conftest import FakeClock
-from tests.feeds.support import cot_event
+from tests.feeds.support import RunningFeeds, cot_event, send_udp, wait_until
 from tests.tracks.conftest import state
 
 PG = pytest.mark.parametrize(
@@ -90,12 +90,13 @@ def test_a_followers_accepted_states_reach_the_leaders_picture(
 def test_a_followers_feed_hands_its_states_on_under_the_feeds_party(
     engine: Engine, clock: FakeClock
 ) -> None:
-    follower = Live(engine, clock, [FeedConfig("cot-udp", 0, "IL")], run_loop=False)
+    follower = Live(engine, clock, [FeedConfig("cot-udp", 0, "IL", name="il")], run_loop=False)
     follower.intake.forwarding = True
-    (feed,) = follower.feeds
-    assert feed.intake is follower.intake  # the feeds offer through the forwarding intake
-    feed.cot_event(cot_event("TR-looks-like-this", time=clock()))
-    assert follower.outbox is not None and follower.outbox.flush() == 1
+    assert follower.outbox is not None
+    with RunningFeeds(follower.feeds) as feeds:  # the feeds offer through the forwarding intake
+        send_udp(feeds.port("il"), [cot_event("TR-looks-like-this", time=clock())])
+        wait_until(lambda: follower.outbox is not None and follower.outbox.pending() == 1)
+    assert follower.outbox.flush() == 1
     with transaction(engine, write=True) as conn:
         (taken,) = inbox.take(conn)
     assert (taken.party, taken.id, taken.source) == ("IL", "TR-looks-like-this", "cot")

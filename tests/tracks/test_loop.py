@@ -387,3 +387,71 @@ def test_new_alerts_commit_first_and_stay_held_when_the_updates_fail(
     _report(picture, first + second, clock.now)
     loop.step(clock.now)
     assert sorted(committed[2:]) == [(first_id, "updated"), (second_id, "updated")]
+
+
+def _converging(picture: TrackPicture, clock: FakeClock) -> list[TrackState]:
+    return _report(
+        picture,
+        [
+            state("IL", "a", 34.8, 38.3, 6000, 200, 90, clock.now),
+            state("TR", "b", 34.8, 38.9, 6000, 200, 270, clock.now),
+        ],
+        clock.now,
+    )
+
+
+def test_deferred_updates_are_stored_after_the_cycle_and_never_undo_a_newer_one(
+    engine: Engine, clock: FakeClock, tokens: dict[str, str]
+) -> None:
+    told = Recorder()
+    picture = TrackPicture()
+    loop = TacticalLoop(engine, picture, LoopConfig(update_every=1), on_alert=told)
+    pair = _converging(picture, clock)
+    loop.step(clock.now)
+    ((alert_id, _),) = told.events
+    clock.advance(seconds=1)
+    pair = _report(picture, pair, clock.now)
+    late = loop.step(clock.now, defer=True).deferred
+    assert late is not None and [a for a, _ in late.updated] == [alert_id]
+    assert told.events[1:] == []  # left to the caller
+    clock.advance(seconds=1)
+    _report(picture, pair, clock.now)
+    loop.step(clock.now)  # its own update, newer
+    assert loop.write_alerts(late) is None  # nothing failed, and the late one changed nothing
+    assert told.events[1:] == [(alert_id, "updated")]
+    with transaction(engine, write=False) as conn:
+        stored = conn.execute(select(t.alerts.c.updated_at)).scalar_one()
+    assert stored == clock.now
+
+
+def test_a_deferred_update_that_fails_is_planned_again(
+    engine: Engine, clock: FakeClock, tokens: dict[str, str]
+) -> None:
+    failing = {"updated": 1}
+    told = Recorder()
+
+    def in_tx(conn: Connection, alert: AlertOut, event: str) -> None:
+        if failing.get(event):
+            failing[event] -= 1
+            raise RuntimeError("stream write failed")
+
+    picture = TrackPicture()
+    loop = TacticalLoop(
+        engine, picture, LoopConfig(update_every=3), on_alert=told, on_alert_in_tx=in_tx
+    )
+    pair = _converging(picture, clock)
+    loop.step(clock.now)
+    deferred = []
+    for _ in range(3):
+        clock.advance(seconds=1)
+        pair = _report(picture, pair, clock.now)
+        deferred.append(loop.step(clock.now, defer=True).deferred)
+    assert [bool(d) for d in deferred] == [False, False, True]
+    assert deferred[-1] is not None
+    unwritten = loop.write_alerts(deferred[-1])
+    assert unwritten is not None and unwritten.updated == deferred[-1].updated
+    loop.give_back(unwritten)
+    clock.advance(seconds=1)
+    _report(picture, pair, clock.now)
+    loop.step(clock.now)  # without the give-back, the next update would be two cycles away
+    assert [event for _, event in told.events] == ["raised", "updated"]

@@ -20,12 +20,11 @@ from __future__ import annotations
 import math
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from deconfliction.tracks.models import AlertOut
 from deconfliction.tracks.picture import (
     BAD_VALUE,
     FORBIDDEN_XML,
@@ -39,6 +38,9 @@ from deconfliction.tracks.picture import (
     IntakeRules,
     TrackState,
 )
+
+if TYPE_CHECKING:  # the feed process parses events and never draws alerts: no pydantic there
+    from deconfliction.tracks.models import AlertOut
 
 MAX_EVENT_BYTES = 64 * 1024
 END_TAG = b"</event>"

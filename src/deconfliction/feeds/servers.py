@@ -1,4 +1,4 @@
-"""The feed servers (asyncio): CoT over TCP and UDP, SBS-1 over TCP, each bound to one party.
+"""The feed servers: CoT over TCP and UDP, SBS-1 over TCP, each bound to one party.
 
 A feed is a :class:`FeedConfig`: its kind, port and party, and for SBS-1 the receiver's UTC
 offset. The party of every state a feed makes is the feed's, whatever the data says. Servers
@@ -7,6 +7,13 @@ listen on ``host`` (127.0.0.1 unless configured); an SBS-1 feed can instead dial
 can take TLS (``tls_cert`` and ``tls_key``, PEM files, as TAK servers do on port 8089), and with
 ``tls_ca`` it admits only clients whose certificate that CA signed: on a feed that speaks for a
 party, the certificate says who is allowed to.
+
+The sockets, the splitting and the parsing run in one feed process beside the server
+(``feeds.process``), out of the interpreter that runs the tactical loop and writes the alerts;
+:class:`FeedServers` starts it, takes its batches of parsed states, gives each state its feed's
+party, checks it against the clock (:class:`IntakeRules`) and keeps it in the picture. The
+process ends when the server's end of their socket pair closes, so it never outlives the
+server; if it dies, :class:`FeedServers` starts another on the same ports.
 
 Nothing a client sends can stop a server: every input is parsed on its own and a failure is a
 counted drop (:class:`FeedCounters`, shown at ``GET /v1/tracks/feeds``). Memory per connection is
@@ -20,142 +27,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
-import ssl
+import socket
+import subprocess
+import sys
 import threading
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Literal, get_args
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
 
-from deconfliction.feeds.cot import MAX_EVENT_BYTES, CotSplitter, Dropped, event_state
-from deconfliction.feeds.sbs1 import LineSplitter, Sbs1Decoder
+from deconfliction.feeds.config import FeedConfig, feeds_from_text, parse_offset
+from deconfliction.feeds.process import (
+    BUFFER,
+    HEADER,
+    Setup,
+    frame,
+    loads_plain,
+    state_of_wire,
+)
 from deconfliction.tracks.models import FeedOut
-from deconfliction.tracks.picture import OVERSIZED, IntakeRules, TrackPicture, TrackState
+from deconfliction.tracks.picture import IntakeRules, TrackPicture, TrackState
 
-FeedKind = Literal["cot", "cot-tcp", "cot-udp", "sbs1"]
-FEED_KINDS: tuple[str, ...] = get_args(FeedKind)
-DEFAULT_PORTS = {"cot": 8087, "cot-tcp": 8087, "cot-udp": 8087, "sbs1": 30003}
-READ_BYTES = 16 * 1024
-TOO_MANY_CONNECTIONS = "too_many_connections"
-INTERNAL_ERROR = "internal_error"
+# What a feed is (feeds.config) is also read from here, where the server's side of feeds is.
+__all__ = ["FeedConfig", "FeedCounters", "FeedServers", "Intake", "feeds_from_text", "parse_offset"]
+START_TIMEOUT_S = 60.0  # the feed process imports numpy and pyproj: seconds on a busy machine
+STOP_TIMEOUT_S = 5.0
+RESTART_MAX_S = 30.0
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-
-_OFFSET = re.compile(r"^([+-])(\d{1,2})(?::?(\d{2}))?$")
-
-
-def parse_offset(text: str) -> timedelta:
-    """A UTC offset such as +03:00, -0530, +3 or Z."""
-    text = text.strip()
-    if text in ("Z", "z", "0"):
-        return timedelta(0)
-    found = _OFFSET.match(text)
-    if found is None:
-        raise ValueError(f"not a UTC offset: {text!r} (use e.g. +03:00)")
-    sign, hours, minutes = found.groups()
-    value = timedelta(hours=int(hours), minutes=int(minutes or 0))
-    if value > timedelta(hours=14):
-        raise ValueError(f"UTC offset out of range: {text!r}")
-    return -value if sign == "-" else value
-
-
-@dataclass(frozen=True)
-class FeedConfig:
-    """One feed: ``kind`` (``cot``: TCP and UDP on the same port, ``cot-tcp``, ``cot-udp``,
-    ``sbs1``), ``port`` (0: any free port), the ``party`` it is bound to, and for SBS-1 the
-    receiver's ``utc_offset`` (local time minus UTC)."""
-
-    kind: FeedKind
-    port: int
-    party: str
-    utc_offset: timedelta = timedelta(0)
-    host: str = "127.0.0.1"
-    connect: str | None = None  # sbs1: dial this host at `port` instead of listening
-    name: str | None = None
-    tls_cert: str | None = None  # cot-tcp: PEM certificate (chain) and key: serve TLS
-    tls_key: str | None = None
-    tls_ca: str | None = None  # and admit only clients with a certificate this CA signed
-
-    def __post_init__(self) -> None:
-        if self.kind not in FEED_KINDS:
-            raise ValueError(f"unknown feed kind {self.kind!r} (use {', '.join(FEED_KINDS)})")
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"port {self.port} out of range")
-        if re.fullmatch(r"^[A-Z][A-Z0-9_]{1,15}$", self.party) is None:
-            raise ValueError(f"not a party code: {self.party!r}")
-        if self.connect is not None and self.kind != "sbs1":
-            raise ValueError("only an sbs1 feed dials out (connect=)")
-        tls = (self.tls_cert, self.tls_key, self.tls_ca)
-        if any(tls) and self.kind != "cot-tcp":
-            raise ValueError("TLS is for cot-tcp feeds (cert=, key=, ca=)")
-        if any(tls) and not (self.tls_cert and self.tls_key):
-            raise ValueError("a TLS feed needs both cert= and key=")
-
-    def ssl_context(self) -> ssl.SSLContext | None:
-        """The server's TLS context (None: plain TCP); raises ValueError on unreadable files."""
-        if self.tls_cert is None or self.tls_key is None:
-            return None
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        try:
-            context.load_cert_chain(self.tls_cert, self.tls_key)
-            if self.tls_ca is not None:
-                context.load_verify_locations(self.tls_ca)
-                context.verify_mode = ssl.CERT_REQUIRED
-        except (OSError, ssl.SSLError) as exc:
-            raise ValueError(f"feed {self.label}: TLS files: {exc}") from exc
-        return context
-
-    @property
-    def label(self) -> str:
-        if self.name:
-            return self.name
-        where = f"@{self.connect}" if self.connect else ""
-        return f"{self.kind}{where}:{self.port}:{self.party}"
-
-    @classmethod
-    def parse(cls, text: str) -> FeedConfig:
-        """``KIND[@HOST]:PORT:PARTY[:UTC_OFFSET][:cert=PATH:key=PATH[:ca=PATH]]``, e.g.
-        ``cot:8087:IL``, ``sbs1:30003:TR:+03:00`` (listen), ``sbs1@10.0.0.5:30003:TR:+03:00``
-        (dial dump1090), ``cot-tcp:8089:IL:cert=/etc/dcf/feed.pem:key=/etc/dcf/feed.key``
-        (TLS). A listening feed binds 127.0.0.1 unless KIND is followed by ``/BIND``, e.g.
-        ``cot/0.0.0.0:8087:IL``."""
-        head, _, rest = text.strip().partition(":")
-        parts = rest.split(":") if rest else []
-        if len(parts) < 2:
-            raise ValueError(f"feed {text!r}: use KIND[@HOST]:PORT:PARTY[:UTC_OFFSET]")
-        kind, _, connect = head.partition("@")
-        kind, _, bind = kind.partition("/")
-        if not parts[0].isdigit():
-            raise ValueError(f"feed {text!r}: port {parts[0]!r} is not a number")
-        options: dict[str, str] = {}
-        for item in parts[2:]:
-            name, sep, value = item.partition("=")
-            if sep:
-                if name not in ("cert", "key", "ca") or not value:
-                    raise ValueError(f"feed {text!r}: unknown option {item!r} (cert, key, ca)")
-                options[name] = value
-        offset_text = ":".join(p for p in parts[2:] if "=" not in p)
-        offset = parse_offset(offset_text) if offset_text else timedelta(0)
-        return cls(
-            kind=kind,  # type: ignore[arg-type]  # checked in __post_init__
-            port=int(parts[0]),
-            party=parts[1],
-            utc_offset=offset,
-            host=bind or "127.0.0.1",
-            connect=connect or None,
-            tls_cert=options.get("cert"),
-            tls_key=options.get("key"),
-            tls_ca=options.get("ca"),
-        )
-
-
-def feeds_from_text(text: str | None) -> list[FeedConfig]:
-    """Feeds from a comma-separated list (e.g. the DECONFLICTION_FEEDS variable)."""
-    if not text or not text.strip():
-        return []
-    return [FeedConfig.parse(item) for item in text.split(",") if item.strip()]
 
 
 class FeedCounters:
@@ -192,6 +92,15 @@ class FeedCounters:
         with self._lock:
             self.dropped[reason] += 1
 
+    def add(self, received: int, ignored: int, dropped: Mapping[str, int], now: datetime) -> None:
+        """Counts from the feed process, taken together."""
+        with self._lock:
+            if received:
+                self.received += received
+                self.last_received_at = now
+            self.ignored += ignored
+            self.dropped.update(dropped)
+
     def out(self) -> FeedOut:
         with self._lock:
             return FeedOut(
@@ -227,203 +136,50 @@ class Intake:
         return reason
 
 
-class _CotDatagrams(asyncio.DatagramProtocol):
-    def __init__(self, feed: _Feed) -> None:
-        self.feed = feed
+@dataclass(frozen=True)
+class Feed:
+    """One feed as the server sees it: its configuration and its counters."""
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        if len(data) > MAX_EVENT_BYTES:
-            self.feed.counters.seen(self.feed.intake.clock())
-            self.feed.counters.drop(OVERSIZED)
-            return
-        self.feed.cot_event(data.strip())
-
-    def error_received(self, exc: Exception) -> None:
-        log.warning("feed %s: UDP error %s", self.feed.counters.name, exc)
+    config: FeedConfig
+    counters: FeedCounters
 
 
-class _Feed:
-    """One running feed: its servers or dialer, its decoder and its counters."""
+class _Running:
+    """A started feed process and the server's end of its socket pair."""
 
     def __init__(
         self,
-        config: FeedConfig,
-        intake: Intake,
-        max_connections: int,
-        idle_s: float,
+        process: subprocess.Popen[bytes],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
     ) -> None:
-        self.config = config
-        self.intake = intake
-        self.max_connections = max_connections
-        self.idle_s = idle_s
-        self.counters = FeedCounters(config.label, config.kind, config.party, config.port)
-        self.sbs1 = Sbs1Decoder(config.party, intake.rules, config.utc_offset)
-        self._servers: list[asyncio.AbstractServer] = []
-        self._transports: list[asyncio.BaseTransport] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._dialer: asyncio.Task[None] | None = None
+        self.process = process
+        self.reader = reader
+        self.writer = writer
 
-    # -- input -----------------------------------------------------------------------------
+    async def frame(self) -> bytes:
+        header = await self.reader.readexactly(HEADER.size)
+        return await self.reader.readexactly(HEADER.unpack(header)[0])
 
-    def cot_event(self, data: bytes) -> None:
-        counters = self.counters
-        counters.seen(self.intake.clock())
-        try:
-            state = event_state(data, self.config.party, self.intake.rules)
-        except Dropped as exc:
-            counters.drop(exc.reason)
-            return
-        except Exception:  # never let one event take the server down
-            log.exception("feed %s: unexpected error on an event", counters.name)
-            counters.drop(INTERNAL_ERROR)
-            return
-        self.intake.offer(state, counters)
+    async def end(self) -> None:
+        """Close the server's end (the process stops when it reads that) and reap it."""
+        with contextlib.suppress(Exception):
+            self.writer.close()
+        await asyncio.to_thread(_reap, self.process)
 
-    def sbs1_line(self, line: bytes | None) -> None:
-        counters = self.counters
-        counters.seen(self.intake.clock())
-        if line is None:
-            counters.drop(OVERSIZED)
-            return
-        try:
-            state = self.sbs1.line(line)
-        except Dropped as exc:
-            counters.drop(exc.reason)
-            return
-        except Exception:
-            log.exception("feed %s: unexpected error on a line", counters.name)
-            counters.drop(INTERNAL_ERROR)
-            return
-        if state is None:
-            counters.ignore()
-        else:
-            self.intake.offer(state, counters)
 
-    async def _read(self, reader: asyncio.StreamReader) -> bytes:
-        return await asyncio.wait_for(reader.read(READ_BYTES), self.idle_s)
-
-    async def _cot_stream(self, reader: asyncio.StreamReader) -> None:
-        splitter = CotSplitter()
-        while data := await self._read(reader):
-            for item in splitter.feed(data):
-                if isinstance(item, str):
-                    self.counters.seen(self.intake.clock())
-                    self.counters.drop(item)
-                else:
-                    self.cot_event(item)
-        reason = splitter.close()
-        if reason is not None:
-            self.counters.seen(self.intake.clock())
-            self.counters.drop(reason)
-
-    async def _sbs1_stream(self, reader: asyncio.StreamReader) -> None:
-        splitter = LineSplitter()
-        while data := await self._read(reader):
-            for line in splitter.feed(data):
-                self.sbs1_line(line)
-        rest = splitter.close()
-        if rest is not None:
-            self.sbs1_line(rest)
-
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        counters = self.counters
-        if counters.connections >= self.max_connections:
-            counters.drop(TOO_MANY_CONNECTIONS)
-            writer.close()
-            return
-        counters.connections += 1
-        try:
-            if self.config.kind == "sbs1":
-                await self._sbs1_stream(reader)
-            else:
-                await self._cot_stream(reader)
-        except (TimeoutError, ConnectionError, OSError):
-            pass
-        except Exception:
-            log.exception("feed %s: connection failed", counters.name)
-        finally:
-            counters.connections -= 1
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-    async def _on_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-        try:
-            await self._connection(reader, writer)
-        finally:
-            if task is not None:
-                self._tasks.discard(task)
-
-    async def _dial(self) -> None:
-        """SBS-1 client mode: connect to the receiver, read, redial with backoff."""
-        assert self.config.connect is not None
-        delay = 1.0
-        while True:
-            try:
-                reader, writer = await asyncio.open_connection(
-                    self.config.connect, self.config.port
-                )
-            except OSError as exc:
-                log.warning("feed %s: cannot connect (%s); retrying", self.counters.name, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
-                continue
-            delay = 1.0
-            self.counters.listening = True
-            await self._connection(reader, writer)
-            self.counters.listening = False
-            await asyncio.sleep(delay)
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        cfg = self.config
-        loop = asyncio.get_running_loop()
-        if cfg.connect is not None:
-            self._dialer = asyncio.create_task(self._dial())
-            return
-        port = cfg.port
-        if cfg.kind in ("cot", "cot-tcp", "sbs1"):
-            server = await asyncio.start_server(
-                self._on_connection, cfg.host, port, limit=MAX_EVENT_BYTES, ssl=cfg.ssl_context()
-            )
-            self._servers.append(server)
-            port = server.sockets[0].getsockname()[1]
-        if cfg.kind in ("cot", "cot-udp"):
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: _CotDatagrams(self), local_addr=(cfg.host, port)
-            )
-            self._transports.append(transport)
-            port = transport.get_extra_info("sockname")[1]
-        self.counters.port = port
-        self.counters.listening = True
-
-    async def stop(self) -> None:
-        self.counters.listening = False
-        if self._dialer is not None:
-            self._dialer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._dialer
-        for server in self._servers:
-            server.close()
-        for transport in self._transports:
-            transport.close()
-        for task in list(self._tasks):
-            task.cancel()
-        for server in self._servers:
-            with contextlib.suppress(Exception):
-                await server.wait_closed()
-        self._servers.clear()
-        self._transports.clear()
+def _reap(process: subprocess.Popen[bytes]) -> None:
+    try:
+        process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        log.warning("feed process %d did not stop; killing it", process.pid)
+        process.kill()
+        process.wait()
 
 
 class FeedServers:
-    """Every configured feed, started and stopped together; their counters by name."""
+    """Every configured feed, started and stopped together in one feed process; their
+    counters by name."""
 
     def __init__(
         self,
@@ -439,25 +195,144 @@ class FeedServers:
         if len(set(names)) != len(names):
             raise ValueError("two feeds have the same name; give one a name")
         self.intake = Intake(picture, rules, clock)
-        self._feeds = [_Feed(c, self.intake, max_connections, idle_s) for c in configs]
+        self._feeds = [Feed(c, FeedCounters(c.label, c.kind, c.party, c.port)) for c in configs]
+        self._setup = Setup(tuple(configs), rules, max_connections, idle_s)
+        self._running: _Running | None = None
+        self._supervising: asyncio.Task[None] | None = None
+        self._stopping = False
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Feed]:
         return iter(self._feeds)
 
+    @property
+    def pid(self) -> int | None:
+        """The feed process's id while it runs."""
+        return self._running.process.pid if self._running is not None else None
+
     async def start(self) -> None:
-        started: list[_Feed] = []
+        """Start the feed process (none without feeds) and return once every feed listens;
+        raises ValueError (bad TLS files) or OSError (a port taken) if one cannot."""
+        if not self._feeds:
+            return
+        self._running = await self._spawn()
+        # A restarted process listens on the ports this one took (port 0: whatever was free).
+        ports = [feed.counters.port for feed in self._feeds]
+        configs = [
+            config if config.connect is not None or port is None else replace(config, port=port)
+            for config, port in zip(self._setup.feeds, ports, strict=True)
+        ]
+        self._setup = replace(self._setup, feeds=tuple(configs))
+        self._supervising = asyncio.create_task(self._supervise())
+
+    async def _spawn(self) -> _Running:
+        ours, theirs = socket.socketpair()
         try:
-            for feed in self._feeds:
-                await feed.start()
-                started.append(feed)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "deconfliction.feeds", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+            )
         except BaseException:
-            for feed in started:
-                await feed.stop()
+            ours.close()
             raise
+        finally:
+            theirs.close()
+        ours.sendall(frame(self._setup))
+        reader, writer = await asyncio.open_unix_connection(sock=ours, limit=BUFFER)
+        running = _Running(process, reader, writer)
+        try:
+            first = loads_plain(await asyncio.wait_for(running.frame(), START_TIMEOUT_S))
+        except (TimeoutError, asyncio.IncompleteReadError) as exc:
+            await running.end()
+            raise RuntimeError(f"the feed process did not start ({exc!r})") from None
+        except BaseException:
+            await running.end()
+            raise
+        if first[0] != "started":
+            _, kind, message = first
+            await running.end()
+            raise (ValueError if kind == "ValueError" else OSError)(message)
+        for feed, (port, listening) in zip(self._feeds, first[1], strict=True):
+            feed.counters.port = port
+            feed.counters.listening = listening
+        return running
+
+    async def _supervise(self) -> None:
+        """Take the batches of the feed process until it ends; unless the server stops, start
+        another (after a pause that doubles while starting fails)."""
+        delay = 1.0
+        while True:
+            running = self._running
+            if running is not None:
+                await self._take_batches(running)
+                await running.end()
+                self._running = None
+                self._unlisten()
+                if self._stopping:
+                    return
+                log.error(
+                    "the feed process ended (exit code %s); starting another in %.0f s",
+                    running.process.returncode,
+                    delay,
+                )
+            await asyncio.sleep(delay)
+            try:
+                self._running = await self._spawn()
+                delay = 1.0
+            except (OSError, ValueError, RuntimeError) as exc:
+                log.error("the feed process could not start again: %s", exc)
+                delay = min(2 * delay, RESTART_MAX_S)
+
+    async def _take_batches(self, running: _Running) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                data = await running.frame()
+                try:
+                    self._apply(loads_plain(data))
+                except Exception:
+                    log.exception("feed process: a batch could not be taken")
+
+    def _apply(self, batch: Any) -> None:
+        """A batch from the feed process: each state becomes its feed's party's and goes
+        through the intake (checked at the server's clock), then the feeds' counts."""
+        states, tallies = batch
+        feeds = self._feeds
+        offer = self.intake.offer
+        for wire in states:
+            feed = feeds[wire[0]]
+            state = state_of_wire(feed.config.party, wire)  # the binding's, not the data's
+            offer(state, feed.counters)
+        if tallies:
+            now = self.intake.clock()
+            for feed_no, received, ignored, dropped, connections, listening in tallies:
+                counters = feeds[feed_no].counters
+                counters.add(received, ignored, dropped, now)
+                counters.connections = connections
+                counters.listening = listening
+
+    def _unlisten(self) -> None:
+        for feed in self._feeds:
+            feed.counters.listening = False
+            feed.counters.connections = 0
 
     async def stop(self) -> None:
-        for feed in self._feeds:
-            await feed.stop()
+        """Stop the feed process: it closes its sockets and sends its last counts when it
+        reads the end of our stream, then exits and is reaped."""
+        self._stopping = True
+        supervising, self._supervising = self._supervising, None
+        running = self._running
+        if running is not None:
+            with contextlib.suppress(OSError):
+                running.writer.write_eof()
+        if supervising is not None:
+            if running is None:  # between two processes: nothing to wait for
+                supervising.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(supervising, STOP_TIMEOUT_S)
+        if self._running is not None:  # the wait above timed out
+            await self._running.end()
+            self._running = None
+        self._unlisten()
+        self._stopping = False
 
     def counters(self, name: str) -> FeedCounters:
         for feed in self._feeds:

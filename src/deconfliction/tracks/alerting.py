@@ -11,7 +11,9 @@ its time to conflict first drops under ``imminent_s``.
 
 The hysteresis plans a cycle (:meth:`Hysteresis.observe`) without changing itself; the caller
 applies the plan (:meth:`Hysteresis.apply`) once what it implies is stored, so a failed write
-leaves the state as it was and the next cycle tries again.
+leaves the state as it was and the next cycle tries again. A caller that stores updates and
+clears only after applying the plan gives back those it failed to store
+(:meth:`Hysteresis.give_back`).
 """
 
 from __future__ import annotations
@@ -232,6 +234,25 @@ class Hysteresis:
             raise ValueError("one id per raised alert")
         for finding, alert_id in zip(plan.raised, raised_ids, strict=True):
             self._active[finding.key] = replace(plan.next_state[finding.key], alert_id=alert_id)
+
+    def give_back(
+        self, updated: list[tuple[int, Finding]], cleared: list[tuple[int, Finding]]
+    ) -> None:
+        """Updates and clears of an applied plan that could not be stored after all: the next
+        counted cycle plans them again (an update, if the alert is still held; a clear, if the
+        alert is still missing then, else it goes on)."""
+        for alert_id, finding in updated:
+            held = self._active.get(finding.key)
+            if held is not None and held.alert_id == alert_id:
+                self._active[finding.key] = replace(held, since_update=self.update_every - 1)
+        for alert_id, finding in cleared:
+            if finding.key not in self._active:
+                self._active[finding.key] = Tracked(
+                    alert_id,
+                    finding,
+                    misses=self.clear_after - 1,
+                    imminent=finding.t_in_s < self.imminent_s,
+                )
 
     def apply(self, plan: Plan, raised_ids: list[int]) -> None:
         """Make ``plan`` the state, with the ids the raised alerts were stored under."""

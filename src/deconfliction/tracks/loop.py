@@ -26,12 +26,17 @@ cycle instead of up to a second later. Those extra cycles look only at the track
 reported since the last cycle (their pairs with every track, exactly as the whole picture's
 detection finds them: ``detect_conflicts_of``), and raise and update only; misses and periodic
 updates are counted on the 1 Hz cycles alone (``Hysteresis.observe``), so the hysteresis keeps
-its pace, and the picture is written after a counted cycle every ``picture_every_s``.
+its pace, and the picture is written after a counted cycle every ``picture_every_s``. The
+running loop (:meth:`TacticalLoop.run`) also writes a counted cycle's routine updates and its
+clears after it, a few alerts a transaction, while the early cycles go on (an update stored late
+never undoes a newer one; one that fails is planned again by the next counted cycle): with
+hundreds of open alerts they would otherwise hold the next new alert back.
 
-:class:`Live` bundles what the API and the lifespan need: picture, intake rules, feed servers, the
-loop and its asyncio task. On PostgreSQL (several replicas) a follower's Live also hands every
-state it accepts to the leader through the track inbox (``tracks.inbox``), and the leader
-takes them into its picture, so that the loop checks every state whichever replica received it.
+:class:`Live` bundles what the API and the lifespan need: picture, intake rules, feed servers
+(their sockets and parsing in a feed process of their own, ``feeds.process``), the loop and its
+asyncio task. On PostgreSQL (several replicas) a follower's Live also hands every state it
+accepts to the leader through the track inbox (``tracks.inbox``), and the leader takes them into
+its picture, so that the loop checks every state whichever replica received it.
 """
 
 from __future__ import annotations
@@ -68,7 +73,13 @@ from deconfliction.parties.models import Actor
 from deconfliction.store import tables as t
 from deconfliction.store.db import transaction
 from deconfliction.tracks import service
-from deconfliction.tracks.alerting import Finding, Hysteresis, pair_findings, zone_findings
+from deconfliction.tracks.alerting import (
+    Finding,
+    Hysteresis,
+    Key,
+    pair_findings,
+    zone_findings,
+)
 from deconfliction.tracks.inbox import InboxIntake, InboxReader, Outbox
 from deconfliction.tracks.models import AlertOut, FeedOut
 from deconfliction.tracks.picture import SYRIA_CENTRE, IntakeRules, TrackPicture, TrackState
@@ -80,6 +91,7 @@ OnAlert = Callable[[AlertOut, str], None]
 OnAlertInTx = Callable[[Connection, AlertOut, str], None]
 OnImminentInTx = Callable[[Connection, AlertOut], None]
 WATCH_S = 0.01  # how often the loop looks whether states arrived (reading a counter)
+ALERT_PIECE = 5  # deferred updates and clears a transaction (see TacticalLoop.write_alerts)
 Clock = Callable[[], datetime]
 
 
@@ -123,12 +135,26 @@ class LoopConfig:
 
 
 @dataclass
+class AlertWrites:
+    """A counted cycle's routine updates and clears, left to :meth:`TacticalLoop.write_alerts`
+    (the hysteresis already holds them as done; what fails is given back to it)."""
+
+    now: datetime
+    updated: list[tuple[int, Finding]]
+    cleared: list[tuple[int, Finding]]
+
+    def __bool__(self) -> bool:
+        return bool(self.updated or self.cleared)
+
+
+@dataclass
 class StepResult:
     tracks: int
     findings: list[Finding]
     events: list[tuple[AlertOut, str]]
     flushed: int
     seconds: float
+    deferred: AlertWrites | None = None  # with ``defer``: the writes left to the caller
 
 
 class TacticalLoop:
@@ -224,13 +250,18 @@ class TacticalLoop:
             findings += zone_findings(movers, entries, self._owners)
         return len(batch), findings
 
-    def step(self, now: datetime, counted: bool = True, write: bool = True) -> StepResult:
+    def step(
+        self, now: datetime, counted: bool = True, write: bool = True, defer: bool = False
+    ) -> StepResult:
         """One cycle at ``now``. The picture's changes are written last, after the alerts and
         their hooks, so that a slow database write never delays an alert (``write`` off: the
         caller writes them, see :meth:`run`). A cycle that is not ``counted`` (run early on new
         states) neither expires nor writes the picture, counts nothing in the hysteresis, and
         looks only at the tracks that reported since the last cycle (their pairs with every
-        track, and their zone entries): the others' findings are as the last cycle left them."""
+        track, and their zone entries): the others' findings are as the last cycle left them.
+        With ``defer``, a counted cycle stores its new alerts and the updates of alerts turning
+        imminent, and leaves its routine updates and clears to the caller
+        (``StepResult.deferred``, for :meth:`write_alerts`)."""
         started = time.perf_counter()
         if not self._resumed:
             self.resume()
@@ -238,12 +269,15 @@ class TacticalLoop:
             self.picture.expire(now)
         try:
             reported = self.picture.take_reported()
-            tracks, findings, events = self._alerts(now, None if counted else reported)
+            tracks, findings, events, deferred = self._alerts(
+                now, None if counted else reported, defer and counted
+            )
             if counted:  # the live picture against the binding commitments
                 check_picture(self.engine, self.picture.snapshot(now), now)
         finally:
             flushed = self.write_picture() if self.persist and counted and write else 0
-        return StepResult(tracks, findings, events, flushed, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        return StepResult(tracks, findings, events, flushed, seconds, deferred)
 
     def write_picture(self) -> int:
         """Write the picture's changes to ``track_states``; how many were written."""
@@ -254,10 +288,11 @@ class TacticalLoop:
             return 0
 
     def _alerts(
-        self, now: datetime, reported: set[str] | None = None
-    ) -> tuple[int, list[Finding], list[tuple[AlertOut, str]]]:
+        self, now: datetime, reported: set[str] | None = None, defer: bool = False
+    ) -> tuple[int, list[Finding], list[tuple[AlertOut, str]], AlertWrites | None]:
         """Detect, plan and store one cycle's alert changes; ``reported`` (an early cycle):
-        only the findings of the tracks that reported, see :meth:`detect`."""
+        only the findings of the tracks that reported, see :meth:`detect`; ``defer``: the
+        routine updates and the clears are returned, not stored."""
         tracks, findings = self.detect(now, reported)
         plan = self.hysteresis.observe(findings, counted=reported is None)
         raised: list[tuple[AlertOut, str]] = []
@@ -275,18 +310,20 @@ class TacticalLoop:
                 self._in_tx(conn, raised, imminent)
             self._tell(raised)
         raised_ids = [alert.id for alert, _ in raised]
+        deferred = None
+        updated, cleared = plan.updated, plan.cleared
+        if defer:
+            # An alert turning imminent is told now (its FLASH thread); the rest can wait for
+            # the next early cycles' new alerts.
+            updated = [(a, f) for a, f in plan.updated if f.key in plan.imminent]
+            routine = [(a, f) for a, f in plan.updated if f.key not in plan.imminent]
+            deferred = AlertWrites(now, routine, plan.cleared)
+            cleared = []
         changed: list[tuple[AlertOut, str]] = []
-        if plan.updated or plan.cleared:
+        if updated or cleared:
             try:
                 with transaction(self.engine, write=True) as conn:
-                    imminent = []
-                    for alert_id, finding in plan.updated:
-                        alert = service.update_alert(conn, alert_id, finding, now)
-                        changed.append((alert, "updated"))
-                        if finding.key in plan.imminent:
-                            imminent.append(alert)
-                    for alert_id, _ in plan.cleared:
-                        changed.append((service.clear_alert(conn, alert_id, now), "cleared"))
+                    changed, imminent = self._store(conn, now, updated, cleared, plan.imminent)
                     self._in_tx(conn, changed, imminent)
             except Exception:
                 # The new alerts are stored: hold them, and plan the rest again next cycle.
@@ -294,7 +331,67 @@ class TacticalLoop:
                 raise
             self._tell(changed)
         self.hysteresis.apply(plan, raised_ids)
-        return tracks, findings, raised + changed
+        return tracks, findings, raised + changed, deferred
+
+    @staticmethod
+    def _store(
+        conn: Connection,
+        now: datetime,
+        updated: list[tuple[int, Finding]],
+        cleared: list[tuple[int, Finding]],
+        imminent_keys: set[Key],
+    ) -> tuple[list[tuple[AlertOut, str]], list[AlertOut]]:
+        """Store updates and clears; what changed, and the updated alerts turning imminent.
+        An update older than the alert's last one (written late) is left out."""
+        changed: list[tuple[AlertOut, str]] = []
+        imminent = []
+        for alert_id, finding in updated:
+            alert = service.update_alert(conn, alert_id, finding, now)
+            if alert is None:
+                continue
+            changed.append((alert, "updated"))
+            if finding.key in imminent_keys:
+                imminent.append(alert)
+        for alert_id, _ in cleared:
+            changed.append((service.clear_alert(conn, alert_id, now), "cleared"))
+        return changed, imminent
+
+    def write_alerts(self, writes: AlertWrites) -> AlertWrites | None:
+        """Store a counted cycle's deferred updates and clears, ``ALERT_PIECE`` alerts a
+        transaction with a pause between them (a new alert waits for the database writer at
+        most one piece); returns what could not be stored (None: everything was), for
+        :meth:`give_back`."""
+        items = [(a, f, False) for a, f in writes.updated] + [
+            (a, f, True) for a, f in writes.cleared
+        ]
+        for start in range(0, len(items), ALERT_PIECE):
+            if start:
+                time.sleep(service.PIECE_PAUSE_S)
+            piece = items[start : start + ALERT_PIECE]
+            try:
+                with transaction(self.engine, write=True) as conn:
+                    changed, _ = self._store(
+                        conn,
+                        writes.now,
+                        [(a, f) for a, f, clear in piece if not clear],
+                        [(a, f) for a, f, clear in piece if clear],
+                        set(),
+                    )
+                    self._in_tx(conn, changed, [])
+            except Exception:
+                log.exception("storing the alerts' updates failed; planned again")
+                rest = items[start:]
+                return AlertWrites(
+                    writes.now,
+                    [(a, f) for a, f, clear in rest if not clear],
+                    [(a, f) for a, f, clear in rest if clear],
+                )
+            self._tell(changed)
+        return None
+
+    def give_back(self, unwritten: AlertWrites) -> None:
+        """Deferred writes that failed: the next counted cycle plans them again."""
+        self.hysteresis.give_back(unwritten.updated, unwritten.cleared)
 
     def _in_tx(
         self, conn: Connection, events: list[tuple[AlertOut, str]], imminent: list[AlertOut]
@@ -318,7 +415,7 @@ class TacticalLoop:
         """Step every ``config.every_s`` seconds until cancelled, and in between as soon as the
         picture received states, at most every ``config.react_s`` and never sooner after a
         cycle than that cycle took, or ``react_s`` if less (each step in a worker thread; the
-        feeds' intake has the interpreter in between); a failed step is logged and the next
+        feed process's batches are taken in between); a failed step is logged and the next
         one runs. The picture is written after a counted cycle every ``picture_every_s`` by a
         task of its own, in pieces, so that early cycles go on while it is written and their
         alerts wait for the database writer at most one piece."""
@@ -328,6 +425,8 @@ class TacticalLoop:
         seen = -1  # the picture's version the last cycle read
         writing: asyncio.Task[int] | None = None
         written = time.monotonic()  # the last picture write (the picture was just loaded)
+        # The last counted cycle's routine updates and clears, written while early cycles go on.
+        storing: asyncio.Task[AlertWrites | None] | None = None
         try:
             while True:
                 began = time.monotonic()
@@ -335,8 +434,17 @@ class TacticalLoop:
                 version = self.picture.version
                 if counted or (react is not None and version != seen and began >= early):
                     seen = version
+                    if counted and storing is not None:
+                        unwritten = await storing  # before the hysteresis plans them again
+                        storing = None
+                        if unwritten is not None:
+                            self.give_back(unwritten)
                     try:
-                        await asyncio.to_thread(self.step, clock(), counted, False)
+                        result = await asyncio.to_thread(self.step, clock(), counted, False, True)
+                        if result.deferred:
+                            storing = asyncio.create_task(
+                                asyncio.to_thread(self.write_alerts, result.deferred)
+                            )
                     except Exception:
                         log.exception("tactical loop step failed")
                     ended = time.monotonic()
@@ -350,9 +458,10 @@ class TacticalLoop:
                             written = ended
                             writing = asyncio.create_task(asyncio.to_thread(self.write_picture))
                     if react is not None:
-                        # A pause after the cycle as long as it took, up to ``react``: the
-                        # feeds' intake keeps its share of the interpreter, and a long cycle (a
-                        # big transaction of updates) does not hold the next one back for long.
+                        # A pause after the cycle as long as it took, up to ``react``: taking
+                        # the feed process's batches and the stream keep their share of the
+                        # interpreter, and a long cycle (a big transaction of updates) does not
+                        # hold the next one back for long.
                         early = max(began + react, ended + min(ended - began, react))
                 now = time.monotonic()
                 pause = due - now
@@ -361,9 +470,10 @@ class TacticalLoop:
                     pause = min(pause, max(early - now, WATCH_S))
                 await asyncio.sleep(max(0.0, pause))
         finally:
-            if writing is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writing
+            for task in (storing, writing):
+                if task is not None:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
 
 def _rows_of(batch: TrackBatch, rows: NDArray[np.int64]) -> TrackBatch:
@@ -405,9 +515,7 @@ class Live:
         # Several replicas share only a PostgreSQL database; SQLite is one server.
         self.outbox = Outbox(engine) if engine.dialect.name == "postgresql" else None
         self.intake: InboxIntake = InboxIntake(self.feeds.intake, self.outbox)
-        for feed in self.feeds:  # the feeds hand their states to the same intake
-            feed.intake = self.intake
-        self.feeds.intake = self.intake
+        self.feeds.intake = self.intake  # the feeds hand their states to the same intake
         self.inbox = InboxReader(engine, self._relayed) if self.outbox is not None else None
         self.loop = TacticalLoop(
             engine,

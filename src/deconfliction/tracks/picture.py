@@ -47,6 +47,9 @@ IN_FUTURE = "time_in_future"
 OUTSIDE_AREA = "outside_area"
 OLDER = "older_than_current"  # the picture holds a newer state of that track
 TOO_MANY = "too_many_tracks"
+# A feed's state replaced by a newer one of the same track before the server took it (the
+# server was busy): the picture keeps only the latest state of a track anyway.
+SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True, slots=True)

@@ -318,8 +318,10 @@ def _fact(conn: Connection, kind: str, alert: AlertOut, now: datetime) -> None:
 
 
 def raise_alert(conn: Connection, finding: Finding, now: datetime) -> AlertOut:
-    alert_id = conn.execute(
-        insert(t.alerts).values(
+    # RETURNING: the stored row in the same statement (alerts are written many a second).
+    row = conn.execute(
+        insert(t.alerts)
+        .values(
             kind=finding.kind,
             a=finding.a,
             b=finding.b,
@@ -333,38 +335,40 @@ def raise_alert(conn: Connection, finding: Finding, now: datetime) -> AlertOut:
             cleared_at=None,
             **_figures(finding),
         )
-    ).inserted_primary_key
-    assert alert_id is not None
-    alert = get_alert_row(conn, int(alert_id[0]))
+        .returning(t.alerts)
+    ).one()
+    alert = alert_out(row)
     _fact(conn, "alert.raised", alert, now)
     return alert
 
 
-def update_alert(conn: Connection, alert_id: int, finding: Finding, now: datetime) -> AlertOut:
-    conn.execute(
+def update_alert(
+    conn: Connection, alert_id: int, finding: Finding, now: datetime
+) -> AlertOut | None:
+    """The alert with ``finding``'s figures at ``now``; None (nothing changed) if it was
+    already updated after ``now`` (an update stored late must not undo a newer one) or does
+    not exist."""
+    row = conn.execute(
         update(t.alerts)
-        .where(t.alerts.c.id == alert_id)
+        .where(t.alerts.c.id == alert_id, t.alerts.c.updated_at <= now)
         .values(state="updated", updated_at=now, **_figures(finding))
-    )
-    return get_alert_row(conn, alert_id)
+        .returning(t.alerts)
+    ).first()
+    return None if row is None else alert_out(row)
 
 
 def clear_alert(conn: Connection, alert_id: int, now: datetime) -> AlertOut:
-    conn.execute(
+    row = conn.execute(
         update(t.alerts)
         .where(t.alerts.c.id == alert_id)
         .values(state="cleared", updated_at=now, cleared_at=now)
-    )
-    alert = get_alert_row(conn, alert_id)
-    _fact(conn, "alert.cleared", alert, now)
-    return alert
-
-
-def get_alert_row(conn: Connection, alert_id: int) -> AlertOut:
-    row = conn.execute(select(t.alerts).where(t.alerts.c.id == alert_id)).first()
+        .returning(t.alerts)
+    ).first()
     if row is None:
         raise NotFound(f"no alert {alert_id}")
-    return alert_out(row)
+    alert = alert_out(row)
+    _fact(conn, "alert.cleared", alert, now)
+    return alert
 
 
 def open_alerts(conn: Connection) -> list[tuple[int, Finding]]:
