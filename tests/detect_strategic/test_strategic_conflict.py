@@ -236,3 +236,38 @@ def test_regions_of_corner_touching_squares_are_valid() -> None:
         assert overlap is not None
         assert shapely.is_valid(overlap.region)
         assert not overlap.region.is_empty
+
+
+FRAME = Polygon(
+    [(36.0, 33.0), (36.3, 33.0), (36.3, 33.3), (36.0, 33.3)],
+    [[(36.1, 33.1), (36.2, 33.1), (36.2, 33.2), (36.1, 33.2)]],
+)
+ISLANDS = MultiPolygon(
+    [
+        Polygon([(36.5, 33.0), (36.6, 33.0), (36.6, 33.1)]),
+        Polygon([(36.7, 33.2), (36.9, 33.2), (36.9, 33.4), (36.7, 33.4)]),
+    ]
+)
+
+
+@pytest.mark.parametrize("horizontal", [0.0, 2_000.0, 5_000.0, 9_260.0, 20_000.0])
+@pytest.mark.parametrize(
+    "other",
+    [
+        Polygon([(36.13, 33.13), (36.17, 33.13), (36.17, 33.17), (36.13, 33.17)]),  # in the hole
+        Circle(36.15, 33.15, 3_000.0),  # in the hole, reaching out with larger minima
+        Circle(36.62, 33.3, 2_000.0),
+        Polygon([(36.35, 33.05), (36.45, 33.05), (36.45, 33.15)]),
+        ISLANDS,
+    ],
+)
+@pytest.mark.parametrize("first", [FRAME, ISLANDS])
+def test_holes_and_multipolygons_agree_with_the_reference(
+    first: Polygon | MultiPolygon, other: Footprint, horizontal: float
+) -> None:
+    minima = SeparationMinima(horizontal, 0.0, 0.0)
+    verdict = reference(vol(first), vol(other), minima)
+    found = conflict(vol(first), vol(other), minima)
+    if not verdict.borderline:
+        assert (found is not None) == verdict.conflict
+    assert pairwise_conflicts([(vol(first), vol(other))], minima) == [found]

@@ -170,3 +170,10 @@ def test_index_and_engine_equal_brute_force_and_reference(
             verdict = reference(volume, other, minima)
             if not verdict.borderline:
                 assert ((position, key) in found) == verdict.conflict, (position, key)
+
+
+def test_no_volumes_no_candidates() -> None:
+    index = VolumeIndex()
+    index.add(1, "IL", vol(square(36.0, 33.0)))
+    assert index.candidates_many([], MINIMA) == []
+    assert check(index, [], "TR", MINIMA, lambda _: ("IL", vol(square(36.0, 33.0)))) == []

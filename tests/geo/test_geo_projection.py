@@ -10,7 +10,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
-from shapely import Point, Polygon
+from shapely import MultiPolygon, Point, Polygon
 
 from deconfliction.geo import (
     Circle,
@@ -19,6 +19,15 @@ from deconfliction.geo import (
     LocalProjection,
     horizontal_distance_m,
     outer_polygon,
+)
+from deconfliction.geo.projection import (
+    SEGMENT_DEG,
+    _split_edges,
+    plane_constants,
+    plane_xy,
+    separations,
+    snapped_centre,
+    snapped_centres,
 )
 
 GEOD = Geod(ellps="WGS84")
@@ -193,3 +202,105 @@ def test_touching_and_overlapping_polygons_are_zero() -> None:
     assert horizontal_distance_m(a, a) == 0.0
     assert horizontal_distance_m(a, Circle(36.05, 33.05, 100.0)) == 0.0
     assert horizontal_distance_m(Point(0, 0).buffer(1.0), Point(0, 3).buffer(1.0)) > 100_000.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    lon0=st.floats(-150.0, 150.0),
+    lat0=st.floats(-75.0, 75.0),
+    azimuths=st.lists(st.floats(0.0, 360.0), min_size=8, max_size=8),
+    fractions=st.lists(st.floats(0.0, 1.0), min_size=8, max_size=8),
+)
+def test_closed_form_plane_agrees_with_proj(
+    lon0: float, lat0: float, azimuths: list[float], fractions: list[float]
+) -> None:
+    """The plane separations() uses is PROJ's ellipsoidal AEQD to 2 cm within 300 km of the
+    centre and to 3e-6 of the distance from it within 1,000 km."""
+    proj = LocalProjection(lon0, lat0)
+    constants = np.array(plane_constants(lon0, lat0))
+    for reach, tolerance in ((300_000.0, 0.02), (1_000_000.0, None)):
+        distance = np.array(fractions) * reach
+        lon, lat, _ = GEOD.fwd(np.full(8, lon0), np.full(8, lat0), np.array(azimuths), distance)
+        x, y = plane_xy(np.asarray(lon), np.asarray(lat), constants)
+        want_x, want_y = proj.transform_points(np.asarray(lon), np.asarray(lat))
+        error = np.hypot(x - want_x, y - want_y)
+        assert (error <= (tolerance if tolerance is not None else 3e-6 * distance + 1e-6)).all()
+
+
+def test_the_closed_form_plane_keeps_its_centre_and_scale() -> None:
+    constants = np.array(plane_constants(36.0, 33.0))
+    x, y = plane_xy(np.array([36.0]), np.array([33.0]), constants)
+    assert (x[0], y[0]) == pytest.approx((0.0, 0.0), abs=1e-6)
+    lon, lat, _ = GEOD.fwd(36.0, 33.0, 30.0, 1_000.0)
+    x, y = plane_xy(np.array([lon]), np.array([lat]), constants)
+    assert math.hypot(x[0], y[0]) == pytest.approx(1_000.0, abs=1e-6)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    corners=st.lists(
+        st.tuples(st.floats(35.0, 37.0), st.floats(32.0, 34.0)),
+        min_size=3,
+        max_size=12,
+        unique=True,
+    )
+)
+def test_split_edges_is_segmentize(corners: list[tuple[float, float]]) -> None:
+    """Two rings one after the other, split as GEOS does (which also drops repeated points,
+    hence distinct corners here)."""
+    ring = np.array([*corners, corners[0]], dtype=np.float64)
+    two = np.concatenate([ring, ring[::-1] + 0.5])
+    owner = np.repeat(np.arange(2), len(ring))
+    vertices, ring_of = _split_edges(two, owner)
+    for number, part in enumerate((ring, ring[::-1] + 0.5)):
+        want = shapely.get_coordinates(shapely.segmentize(shapely.LineString(part), SEGMENT_DEG))
+        np.testing.assert_allclose(vertices[ring_of == number], want, rtol=0, atol=1e-12)
+
+
+def _holed_and_multi() -> list[Footprint]:
+    frame = Polygon(
+        [(36.0, 33.0), (36.3, 33.0), (36.3, 33.3), (36.0, 33.3)],
+        [[(36.1, 33.1), (36.2, 33.1), (36.2, 33.2), (36.1, 33.2)]],
+    )
+    pair = MultiPolygon(
+        [
+            Polygon([(36.5, 33.0), (36.6, 33.0), (36.6, 33.1)]),
+            Polygon([(36.7, 33.2), (36.9, 33.2), (36.9, 33.4), (36.7, 33.4)]),
+        ]
+    )
+    return [frame, pair]
+
+
+def test_separations_of_holes_and_multipolygons_match_proj() -> None:
+    """Footprints with holes or several parts take the rebuild path; a polygon in a hole is
+    apart from the frame around it. Distances agree with PROJ's plane to a centimetre."""
+    frame, pair = _holed_and_multi()
+    in_hole = Polygon([(36.13, 33.13), (36.17, 33.13), (36.17, 33.17), (36.13, 33.17)])
+    near_pair = Circle(36.62, 33.3, 2_000.0)
+    square = Polygon([(36.0, 33.5), (36.1, 33.5), (36.1, 33.6), (36.0, 33.6)])
+    first: list[Footprint] = [frame, frame, pair, pair, square, frame]
+    second: list[Footprint] = [in_hole, pair, near_pair, square, in_hole, near_pair]
+    centres = [snapped_centre(a) for a in first]
+    overlapping, distance = separations(first, second, centres)
+    assert not overlapping.any()
+    for a, b, centre, got in zip(first, second, centres, distance.tolist(), strict=True):
+        proj = LocalProjection(*centre)
+        far = b if not isinstance(b, Circle) else Point(proj.point_local(b.lon, b.lat))
+        radius = b.radius_m if isinstance(b, Circle) else 0.0
+        want = (
+            shapely.distance(
+                proj.footprint_local(a), far if isinstance(b, Circle) else proj.footprint_local(b)
+            )
+            - radius
+        )
+        assert got == pytest.approx(want, abs=0.01)
+        assert got > 0.0
+
+
+def test_snapped_centres_round_halves_to_even_and_never_give_minus_zero() -> None:
+    boxes = np.array([[-1.2, -0.9, -0.8, -0.7], [2.0, 4.0, 4.0, 6.0], [34.9, 32.9, 35.1, 33.1]])
+    centres = snapped_centres(boxes)
+    # 1.5 -> 2, 2.5 -> 2, 17.5 -> 18, 16.5 -> 16 (as round() does), times two degrees.
+    assert centres == [(0.0, 0.0), (4.0, 4.0), (36.0, 32.0)]
+    assert all(math.copysign(1.0, value) == 1.0 for value in centres[0])
+    assert snapped_centre(Polygon([(-1.2, -0.9), (-0.8, -0.9), (-0.8, -0.7)])) == (0.0, 0.0)

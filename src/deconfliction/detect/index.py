@@ -25,7 +25,6 @@ minimum plus the geoid margin, time by the buffer plus a millisecond for float r
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
@@ -33,7 +32,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from deconfliction.detect.cells import CELL_SIZE_DEG, GRID_COLUMNS, GRID_ROWS, box_cell_ranges
+from deconfliction.detect.cells import CELL_SIZE_DEG, GRID_COLUMNS, GRID_ROWS
 from deconfliction.detect.strategic import (
     GEOID_MARGIN_M,
     Overlap,
@@ -43,7 +42,7 @@ from deconfliction.detect.strategic import (
 )
 from deconfliction.geo.boxes import grow_box
 from deconfliction.geo.model import Volume4D
-from deconfliction.geo.projection import footprint_box
+from deconfliction.geo.projection import footprint_box, footprint_boxes
 
 DELTA_ROWS: Final = 2048
 MAX_GRID_CELLS: Final = 4096
@@ -54,17 +53,51 @@ _TIME_SLACK_S: Final = 1e-3
 SHORT_SPAN_S: Final = 86_400.0
 _MINUTE_BITS: Final = 32
 _LONG_SLOT: Final = 0
+# Offsets and last indices of grid columns and rows, for (west, south, east, north).
+_GRID_ORIGIN: Final[NDArray[np.float64]] = np.array([180.0, 90.0, 180.0, 90.0])
+_GRID_LAST: Final[NDArray[np.int64]] = np.array(
+    [GRID_COLUMNS - 1, GRID_ROWS - 1, GRID_COLUMNS - 1, GRID_ROWS - 1]
+)
 
 
-def _minute(seconds: float) -> int:
-    """Slot of a start time: its minute since 1970, clamped into 1 .. 2**32 - 2."""
-    minute: int = min(max(math.floor(seconds / 60.0), 1), 2**_MINUTE_BITS - 2)
-    return minute
+def _minutes(seconds: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Slots of start times: their minutes since 1970, clamped into 1 .. 2**32 - 2."""
+    return np.clip(np.floor(seconds / 60.0), 1, 2**_MINUTE_BITS - 2).astype(np.int64)
+
+
+def _cells_of(boxes: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Grid columns and rows of the corners of (west, south, east, north) boxes, as in
+    :func:`~deconfliction.detect.cells.box_cell_ranges`."""
+    cells = np.floor((boxes + _GRID_ORIGIN) / CELL_SIZE_DEG)
+    return np.clip(cells, 0, _GRID_LAST).astype(np.int64)
+
+
+def _expand_blocks(
+    r0: NDArray[np.int64],
+    c0: NDArray[np.int64],
+    height: NDArray[np.int64],
+    width: NDArray[np.int64],
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The cell ids of blocks of cells (rows ``r0 .. r0 + height - 1``, columns likewise), all
+    blocks at once, and for each cell the number of its block."""
+    counts = height * width
+    firsts = np.repeat(np.cumsum(counts) - counts, counts)
+    offsets = np.arange(int(counts.sum()), dtype=np.int64) - firsts
+    widths = np.repeat(width, counts)
+    cells = (np.repeat(r0, counts) + offsets // widths) * GRID_COLUMNS + (
+        np.repeat(c0, counts) + offsets % widths
+    )
+    return cells, np.repeat(np.arange(len(counts)), counts)
 
 
 # Columns of the per-row number table; one gather fetches all of them for a candidate row.
 WEST, SOUTH, EAST, NORTH, LOW, HIGH, START, END = range(8)
 _COLUMNS: Final = 8
+
+# The query column that each row column is compared with, and on which side it must be
+# (+1 below, -1 above): a row's west below the query's east, its east above the query's west...
+_FACING: Final = [EAST, NORTH, WEST, SOUTH, HIGH, LOW, END, START]
+_SIDE: Final = np.array([1.0, 1.0, -1.0, -1.0, 1.0, -1.0, 1.0, -1.0])
 
 Lookup = Callable[[int], tuple[str, Volume4D]]
 # One row's numbers, in the column order above.
@@ -217,33 +250,17 @@ class VolumeIndex:
         """Grid entries (keys, rows) sorted by key, and the rows too big for the grid.
         Cells use the arithmetic of :func:`~deconfliction.detect.cells.box_cell_ranges`."""
         num = self._num[rows]
-
-        def cell_of(values: NDArray[np.float64], offset: float, top: int) -> NDArray[np.int64]:
-            return np.clip(np.floor((values + offset) / CELL_SIZE_DEG), 0, top - 1).astype(np.int64)
-
-        r0 = cell_of(num[:, SOUTH], 90.0, GRID_ROWS)
-        r1 = cell_of(num[:, NORTH], 90.0, GRID_ROWS)
-        c0 = cell_of(num[:, WEST], 180.0, GRID_COLUMNS)
-        c1 = cell_of(num[:, EAST], 180.0, GRID_COLUMNS)
+        c0, r0, c1, r1 = _cells_of(num[:, :4]).T
         span = num[:, END] - num[:, START]
         short = span <= SHORT_SPAN_S
         if short.any():
             self._short_span = max(self._short_span, float(span[short].max()))
-        minutes = np.clip(np.floor(num[:, START] / 60.0), 1, 2**_MINUTE_BITS - 2)
-        minute = np.where(short, minutes.astype(np.int64), _LONG_SLOT)
-        width = c1 - c0 + 1
-        counts = (r1 - r0 + 1) * width
-        small = counts <= MAX_GRID_CELLS
-        r0, c0, width, counts = r0[small], c0[small], width[small], counts[small]
-        # Expand each row's block of cells without a Python loop.
-        firsts = np.repeat(np.cumsum(counts) - counts, counts)
-        offsets = np.arange(int(counts.sum()), dtype=np.int64) - firsts
-        widths = np.repeat(width, counts)
-        cell = (np.repeat(r0, counts) + offsets // widths) * GRID_COLUMNS + (
-            np.repeat(c0, counts) + offsets % widths
-        )
-        keys = (cell << _MINUTE_BITS) | np.repeat(minute[small], counts)
-        entry_rows = np.repeat(rows[small], counts).astype(np.int32)
+        minute = np.where(short, _minutes(num[:, START]), _LONG_SLOT)
+        height, width = r1 - r0 + 1, c1 - c0 + 1
+        small = height * width <= MAX_GRID_CELLS
+        cell, block = _expand_blocks(r0[small], c0[small], height[small], width[small])
+        keys = (cell << _MINUTE_BITS) | minute[small][block]
+        entry_rows = rows[small][block].astype(np.int32)
         order = np.argsort(keys, kind="stable")
         return keys[order], entry_rows[order], rows[~small].astype(np.int32)
 
@@ -299,64 +316,60 @@ class VolumeIndex:
         exclude_owner: str | None = None,
     ) -> list[list[int]]:
         """:meth:`candidates` of several volumes with one pass of numpy calls for all."""
+        count = len(volumes)
         buffer = minima.time_buffer_s + _TIME_SLACK_S
         vertical = minima.vertical_m + GEOID_MARGIN_M
         reach = box_reach_m(minima)
-        inf = math.inf
-        probes: list[int] = []
-        range_owner: list[int] = []
-        low: list[tuple[float, ...]] = []
-        high: list[tuple[float, ...]] = []
-        for query, volume in enumerate(volumes):
-            west, south, east, north = grow_box(footprint_box(volume.footprint), reach)
-            r0, r1, c0, c1 = box_cell_ranges((west, south, east, north))
-            start, end = volume.start.timestamp(), volume.end.timestamp()
-            # Per cell two key ranges: the long rows' slot, and the short rows whose start
-            # minute can reach the window. Keys are integers: "<= last" is "< last + 1".
-            first = _minute(start - buffer - self._short_span)
-            last = _minute(end + buffer) + 1
-            probes += [
-                ((row * GRID_COLUMNS + col) << _MINUTE_BITS) | slot
-                for row in range(r0, r1 + 1)
-                for col in range(c0, c1 + 1)
-                for slot in (_LONG_SLOT, _LONG_SLOT + 1, first, last)
-            ]
-            range_owner += [query] * (2 * (r1 - r0 + 1) * (c1 - c0 + 1))
-            # One open interval per column; closed box bounds are nudged outwards.
-            # Columns: WEST, SOUTH, EAST, NORTH, LOW, HIGH, START, END.
-            band = volume.altitude
-            low.append(
+        # Per query: the grown box, the band and the window, as columns.
+        boxes = footprint_boxes([volume.footprint for volume in volumes])
+        query = np.array(
+            [
                 (
-                    *(-inf, -inf, math.nextafter(west, -inf), math.nextafter(south, -inf)),
-                    *(-inf, band.lower_m - vertical, -inf, start - buffer),
+                    *grow_box((west, south, east, north), reach),
+                    volume.altitude.lower_m - vertical,
+                    volume.altitude.upper_m + vertical,
+                    volume.start.timestamp() - buffer,
+                    volume.end.timestamp() + buffer,
                 )
-            )
-            high.append(
-                (
-                    *(math.nextafter(east, inf), math.nextafter(north, inf), inf, inf),
-                    *(band.upper_m + vertical, inf, end + buffer, inf),
-                )
-            )
-        ends = np.searchsorted(self._grid_keys, probes).reshape(-1, 2)
-        counts = ends[:, 1] - ends[:, 0]
-        taken = np.repeat(ends[:, 0] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+                for volume, (west, south, east, north) in zip(volumes, boxes.tolist(), strict=True)
+            ],
+            dtype=np.float64,
+        ).reshape(count, 8)
+        # Every cell of every grown box (the arithmetic of box_cell_ranges), query by query.
+        c0, r0, c1, r1 = _cells_of(query[:, :4]).T
+        cells, cell_query = _expand_blocks(r0, c0, r1 - r0 + 1, c1 - c0 + 1)
+        # Per cell two key ranges: the long rows' slot, and the short rows whose start minute
+        # can reach the window. Keys are integers: "<= last" is "< last + 1".
+        slots = np.zeros((count, 4), dtype=np.int64)
+        slots[:, 1] = _LONG_SLOT + 1
+        window = _minutes(query[:, START:] - np.array([self._short_span, 0.0]))
+        slots[:, 2], slots[:, 3] = window[:, 0], window[:, 1] + 1
+        ends = np.searchsorted(
+            self._grid_keys, (cells[:, None] << _MINUTE_BITS) | slots[cell_query]
+        )
+        counts = (ends[:, 1::2] - ends[:, ::2]).ravel()
+        starts = ends[:, ::2].ravel()
+        total = int(counts.sum())
+        taken = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total)
+        rows = self._grid_rows[taken]
+        label = np.repeat(np.repeat(cell_query, 2), counts)
         # Rows outside the grid (huge boxes, the delta) are tried against every query.
         extra = np.concatenate(
             [self._big_rows, np.arange(self._merged, self._size, dtype=np.int32)]
         )
-        rows = np.concatenate([self._grid_rows[taken], np.tile(extra, len(volumes))])
-        label = np.concatenate(
-            [
-                np.repeat(np.array(range_owner, dtype=np.int64), counts),
-                np.repeat(np.arange(len(volumes), dtype=np.int64), len(extra)),
-            ]
-        )
-        num = self._num[rows]
-        keep = ((num > np.array(low)[label]) & (num < np.array(high)[label])).all(axis=1)
-        rows, label = rows[keep], label[keep]
+        if extra.size:
+            rows = np.concatenate([rows, np.tile(extra, count)])
+            label = np.concatenate([label, np.repeat(np.arange(count), len(extra))])
+        # Each row column must be on the _SIDE of its _FACING query column, strictly once
+        # closed box bounds are nudged outwards; negating the "above" columns makes every test
+        # one "below".
+        limits = query[:, _FACING]
+        limits[:, :4] = np.nextafter(limits[:, :4], _SIDE[:4] * np.inf)
+        keep = (self._num[rows] * _SIDE < (limits * _SIDE)[label]).all(axis=1)
         if exclude_owner is not None and exclude_owner in self._owner_codes:
-            mine = self._owner[rows] == self._owner_codes[exclude_owner]
-            rows, label = rows[~mine], label[~mine]
+            keep &= self._owner[rows] != self._owner_codes[exclude_owner]
+        rows, label = rows[keep], label[keep]
+        # Sorted by query then key, without the repeats of rows met in several cells.
         result: list[list[int]] = [[] for _ in volumes]
         for query, key in sorted(set(zip(label.tolist(), self._key[rows].tolist(), strict=True))):
             result[query].append(key)

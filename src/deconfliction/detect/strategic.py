@@ -33,10 +33,9 @@ from functools import cached_property, partial
 
 import numpy as np
 import shapely
-from numpy.typing import NDArray
 from shapely import MultiPolygon, Polygon
 
-from deconfliction.geo.boxes import Box, grow_box
+from deconfliction.geo.boxes import grow_box
 from deconfliction.geo.model import (
     AltitudeBand,
     Circle,
@@ -47,9 +46,9 @@ from deconfliction.geo.model import (
 )
 from deconfliction.geo.projection import (
     LocalProjection,
-    footprint_box,
+    footprint_boxes,
     separations,
-    snapped_centre,
+    snapped_centres,
 )
 
 GEOID_MARGIN_M = 110.0
@@ -167,6 +166,12 @@ def overlap_region(
     return lonlat
 
 
+def _draw_region(
+    a: Footprint, b: Footprint, horizontal_m: float, centre: tuple[float, float]
+) -> Polygon | MultiPolygon:
+    return overlap_region(a, b, horizontal_m, LocalProjection(*centre))
+
+
 def _overlap(
     a: Volume4D,
     b: Volume4D,
@@ -174,36 +179,28 @@ def _overlap(
     buffer: timedelta,
     vertical: float,
     distance: float,
-    proj: LocalProjection,
+    centre: tuple[float, float],
 ) -> Overlap:
-    band_a, band_b = a.altitude, b.altitude
-    # Every interval: the overlap widened by the minimum, clipped to the span of both.
+    # Every interval: the overlap widened by the minimum, clipped to the span of both
+    # (conditional expressions: a check builds dozens of these, builtin min/max cost more).
+    low_a, low_b = a.altitude.lower_m, b.altitude.lower_m
+    up_a, up_b = a.altitude.upper_m, b.altitude.upper_m
+    low, high = (low_a, low_b) if low_a <= low_b else (low_b, low_a)
+    lower = low if low >= high - vertical else high - vertical
+    low, high = (up_a, up_b) if up_a <= up_b else (up_b, up_a)
+    upper = high if high <= low + vertical else low + vertical
+    first, last = (a.start, b.start) if a.start <= b.start else (b.start, a.start)
+    start = first if first >= last - buffer else last - buffer
+    first, last = (a.end, b.end) if a.end <= b.end else (b.end, a.end)
+    end = last if last <= first + buffer else first + buffer
     return Overlap(
-        lower_m=max(
-            min(band_a.lower_m, band_b.lower_m), max(band_a.lower_m, band_b.lower_m) - vertical
-        ),
-        upper_m=min(
-            max(band_a.upper_m, band_b.upper_m), min(band_a.upper_m, band_b.upper_m) + vertical
-        ),
-        start=max(min(a.start, b.start), max(a.start, b.start) - buffer),
-        end=min(max(a.end, b.end), min(a.end, b.end) + buffer),
+        lower_m=lower,
+        upper_m=upper,
+        start=start,
+        end=end,
         distance_m=distance,
-        draw_region=partial(overlap_region, a.footprint, b.footprint, minima.horizontal_m, proj),
+        draw_region=partial(_draw_region, a.footprint, b.footprint, minima.horizontal_m, centre),
     )
-
-
-def _boxes(footprints: Sequence[Footprint]) -> NDArray[np.float64]:
-    """Boxes of many footprints: polygons in one GEOS call, circles from their cached boxes."""
-    boxes = np.array(
-        [footprint_box(fp) if isinstance(fp, Circle) else (0.0,) * 4 for fp in footprints],
-        dtype=np.float64,
-    ).reshape(-1, 4)
-    polygonal = np.array([not isinstance(fp, Circle) for fp in footprints], dtype=bool)
-    if polygonal.any():
-        shapes = np.empty(len(footprints), dtype=object)
-        shapes[:] = list(footprints)
-        boxes[polygonal] = shapely.bounds(shapes[polygonal])
-    return boxes
 
 
 def pairwise_conflicts(
@@ -211,53 +208,64 @@ def pairwise_conflicts(
 ) -> list[Overlap | None]:
     """``conflict(a, b, minima)`` for each pair, vectorised: the (exact) time and altitude
     tests and the (conservative) box test run first, then the geometry of every surviving pair
-    whose first volume maps to the same local plane is decided in one batch. Each result is
-    exactly what :func:`conflict` returns for that pair alone."""
+    is decided in one batch (:func:`~deconfliction.geo.projection.separations`), each in the
+    local plane of its first volume. Each result is exactly what :func:`conflict` returns for
+    that pair alone."""
     results: list[Overlap | None] = [None] * len(pairs)
     buffer = timedelta(seconds=minima.time_buffer_s)
     near: list[int] = []
-    verticals: dict[int, float] = {}
+    verticals: list[float] = []
+    # The first volume of many pairs is the same object: its box and plane are found once.
+    first_slot: dict[int, int] = {}
+    firsts: list[Footprint] = []
+    first_of: list[int] = []
+    seconds: list[Footprint] = []
     for i, (a, b) in enumerate(pairs):
-        if max(a.start, b.start) - min(a.end, b.end) >= buffer:
+        # The gap between windows is max(starts) - min(ends); as both windows are non-empty
+        # and the buffer >= 0, it reaches the buffer iff one starts that long after the other
+        # ends (datetime arithmetic is exact). Likewise for bands, as float subtraction is
+        # monotonic.
+        if a.start - b.end >= buffer or b.start - a.end >= buffer:
             continue
         band_a, band_b = a.altitude, b.altitude
         vertical = vertical_minimum_m(band_a, band_b, minima)
-        if max(band_a.lower_m, band_b.lower_m) - min(band_a.upper_m, band_b.upper_m) < vertical:
-            near.append(i)
-            verticals[i] = vertical
+        if (
+            band_a.lower_m - band_b.upper_m >= vertical
+            or band_b.lower_m - band_a.upper_m >= vertical
+        ):
+            continue
+        near.append(i)
+        verticals.append(vertical)
+        slot = first_slot.setdefault(id(a), len(firsts))
+        if slot == len(firsts):
+            firsts.append(a.footprint)
+        first_of.append(slot)
+        seconds.append(b.footprint)
     if not near:
         return results
     reach = box_reach_m(minima)
-    # The first volume of many pairs is the same object: grow its box and find its plane once.
-    reached: dict[int, tuple[Box, tuple[float, float]]] = {}
-    for i in near:
-        a = pairs[i][0]
-        if id(a) not in reached:
-            box = grow_box(footprint_box(a.footprint), reach)
-            reached[id(a)] = (box, snapped_centre(a.footprint))
-    grown = np.array([reached[id(pairs[i][0])][0] for i in near], dtype=np.float64)
-    boxes = _boxes([pairs[i][1].footprint for i in near])
+    first_boxes = footprint_boxes(firsts)
+    grown = np.array([grow_box(box, reach) for box in first_boxes.tolist()], dtype=np.float64)
+    grown = grown[first_of]
+    boxes = footprint_boxes(seconds)
     meet = (
         (boxes[:, 0] <= grown[:, 2])
         & (boxes[:, 2] >= grown[:, 0])
         & (boxes[:, 1] <= grown[:, 3])
         & (boxes[:, 3] >= grown[:, 1])
     ).tolist()
-    near = [i for i, keep in zip(near, meet, strict=True) if keep]
-    if not near:
-        return results
-    centres = [reached[id(pairs[i][0])][1] for i in near]
+    planes = snapped_centres(first_boxes)
+    kept = [slot for slot, keep in enumerate(meet) if keep]
+    centres = [planes[first_of[slot]] for slot in kept]
     overlapping, distance = separations(
-        [pairs[i][0].footprint for i in near], [pairs[i][1].footprint for i in near], centres
+        [firsts[first_of[slot]] for slot in kept], [seconds[slot] for slot in kept], centres
     )
     hits = (overlapping | (distance < minima.horizontal_m)).tolist()
-    planes = {centre: LocalProjection(*centre) for centre in set(centres)}
-    for slot, i in enumerate(near):
-        if hits[slot]:
+    for slot, hit, gap, centre in zip(kept, hits, distance.tolist(), centres, strict=True):
+        if hit:
+            i = near[slot]
             a, b = pairs[i]
-            results[i] = _overlap(
-                a, b, minima, buffer, verticals[i], float(distance[slot]), planes[centres[slot]]
-            )
+            results[i] = _overlap(a, b, minima, buffer, verticals[slot], gap, centre)
     return results
 
 
