@@ -44,7 +44,7 @@ pytestmark = pytest.mark.postgres
 
 PAIRS = int(os.environ.get("DECONFLICTION_RACE_PAIRS", "1000"))
 THREADS = 4  # requests in flight per client
-LAG = 2  # a client waits while it is more than LAG pairs ahead of the other
+LAG = 0  # a client waits while it is more than LAG pairs ahead of the other
 CLIENT_LIMIT_S = 240.0  # a client stops submitting after this long, whatever is left
 REQUEST_TIMEOUT_S = 60.0
 # A request whose connection broke (a keep-alive connection the server closed as it was reused)
