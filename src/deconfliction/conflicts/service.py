@@ -165,7 +165,11 @@ def _record(
             "activity": row["activity_a"],
             "version": row["version_a"],
             "other": other,
-            "overlap": overlap.model_dump(mode="json"),
+            # The region is JSON already: dumping it again would copy every vertex.
+            "overlap": {
+                "region": overlap.region,
+                **overlap.model_dump(mode="json", exclude={"region"}),
+            },
         }
         record(conn, actor, "conflict.detected", f"conflict/{cid}", facts, now)
     publish_many(

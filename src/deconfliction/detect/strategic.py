@@ -33,6 +33,7 @@ from functools import cached_property, partial
 
 import numpy as np
 import shapely
+from numpy.typing import NDArray
 from shapely import MultiPolygon, Polygon
 
 from deconfliction.geo.boxes import grow_box
@@ -45,6 +46,8 @@ from deconfliction.geo.model import (
     as_float,
 )
 from deconfliction.geo.projection import (
+    GEOD,
+    SEGMENT_DEG,
     LocalProjection,
     footprint_boxes,
     separations,
@@ -89,7 +92,8 @@ class Overlap:
     A), drawn from outside (it may exceed the true set by ~0.1% of a circle's radius or of the
     minimum). Drawing it costs two polygon overlays, ten times the decision itself, so it is
     drawn on first access by ``draw_region`` and kept: a check that finds many conflicts pays
-    only for the regions someone looks at.
+    only for the regions someone looks at (the first one asked for draws, in one batch, those
+    of every pair of its check that shares its first volume).
     """
 
     lower_m: float
@@ -119,16 +123,44 @@ def box_reach_m(minima: SeparationMinima) -> float:
 
 def _outer_local(fp: Footprint, grow_m: float, proj: LocalProjection) -> Polygon | MultiPolygon:
     """The footprint grown by ``grow_m`` in ``proj``, as a polygon that contains the true set."""
-    if isinstance(fp, Circle):
-        sides = _REGION_CIRCLE_SIDES
-        radius = (fp.radius_m + grow_m) / math.cos(math.pi / sides)
-        return proj.circle_local(fp, radius, sides)
-    local = proj.footprint_local(fp)
-    if grow_m == 0.0:
-        return local
-    reach = grow_m / math.cos(math.pi / (4 * _REGION_QUAD_SEGS))
-    grown: Polygon | MultiPolygon = local.buffer(reach, quad_segs=_REGION_QUAD_SEGS)
-    return grown
+    return _outer_locals([fp], [grow_m], proj)[0][0]
+
+
+def _outer_locals(
+    footprints: Sequence[Footprint], grows_m: Sequence[float], proj: LocalProjection
+) -> list[list[Polygon | MultiPolygon]]:
+    """Each footprint grown by each of ``grows_m`` in ``proj``, as polygons that contain the
+    true sets (circles as circumscribed 64-gons), with one call into PROJ and GEOS per step
+    however many footprints."""
+    circles = {i: fp for i, fp in enumerate(footprints) if isinstance(fp, Circle)}
+    polygons = [i for i, fp in enumerate(footprints) if not isinstance(fp, Circle)]
+    sides = _REGION_CIRCLE_SIDES
+    if polygons:
+        segmented = shapely.segmentize(_geometries([footprints[i] for i in polygons]), SEGMENT_DEG)
+        polygons_local = proj.to_local(segmented)
+    drawn: list[list[Polygon | MultiPolygon]] = []
+    for grow_m in grows_m:
+        shapes: dict[int, Polygon | MultiPolygon] = {}
+        if circles:
+            radii = [(c.radius_m + grow_m) / math.cos(math.pi / sides) for c in circles.values()]
+            lons, lats, _ = GEOD.fwd(
+                np.repeat([c.lon for c in circles.values()], sides),
+                np.repeat([c.lat for c in circles.values()], sides),
+                np.tile(np.linspace(0.0, 360.0, sides, endpoint=False), len(circles)),
+                np.repeat(radii, sides),
+            )
+            x, y = proj.transform_points(np.asarray(lons), np.asarray(lats))
+            rings = np.column_stack([x, y]).reshape(len(circles), sides, 2)
+            shapes.update(zip(circles, shapely.polygons(rings).tolist(), strict=True))
+        if polygons:
+            if grow_m == 0.0:
+                grown = polygons_local
+            else:
+                reach = grow_m / math.cos(math.pi / (4 * _REGION_QUAD_SEGS))
+                grown = shapely.buffer(polygons_local, reach, quad_segs=_REGION_QUAD_SEGS)
+            shapes.update(zip(polygons, grown.tolist(), strict=True))
+        drawn.append([shapes[i] for i in range(len(footprints))])
+    return drawn
 
 
 def _polygonal(geom: shapely.Geometry) -> Polygon | MultiPolygon:
@@ -148,28 +180,67 @@ def overlap_region(
 
     Footprints whose overlap is thinner than floating-point resolution (they meet only up to
     rounding) get a 1 m disc around their point of contact instead of an empty region."""
-    a_local, b_local = _outer_local(a, 0.0, proj), _outer_local(b, 0.0, proj)
-    if horizontal_m == 0.0:
-        local = shapely.intersection(a_local, b_local)
-    else:
-        local = shapely.union(
-            shapely.intersection(a_local, _outer_local(b, horizontal_m, proj)),
-            shapely.intersection(b_local, _outer_local(a, horizontal_m, proj)),
-        )
-    region = _polygonal(local)
-    if region.is_empty:
-        region = shapely.shortest_line(a_local, b_local).buffer(1.0)
-    lonlat: Polygon | MultiPolygon = proj.to_lonlat(region)
-    if not shapely.is_valid(lonlat):
-        # Going back to degrees can make parts that nearly touch cross by a rounding error.
-        lonlat = _polygonal(shapely.make_valid(lonlat))
-    return lonlat
+    return _RegionPlane(a, (proj.lon0, proj.lat0), horizontal_m).add(b)()
 
 
-def _draw_region(
-    a: Footprint, b: Footprint, horizontal_m: float, centre: tuple[float, float]
-) -> Polygon | MultiPolygon:
-    return overlap_region(a, b, horizontal_m, LocalProjection(*centre))
+def _geometries(items: Sequence[shapely.Geometry]) -> NDArray[np.object_]:
+    """A 1-d array of these geometries, for shapely's vectorised functions."""
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array
+
+
+class _RegionPlane:
+    """The overlap regions of one first volume with its seconds, in the local plane of the
+    first: all drawn together when one is first asked for, as array operations (a new plan
+    meets many stored volumes, and a call into GEOS or PROJ costs more than its vertices)."""
+
+    __slots__ = ("_centre", "_first", "_horizontal_m", "_regions", "_seconds")
+
+    def __init__(self, first: Footprint, centre: tuple[float, float], horizontal_m: float) -> None:
+        self._first = first
+        self._centre = centre
+        self._horizontal_m = horizontal_m
+        self._seconds: list[Footprint] = []
+        self._regions: list[Polygon | MultiPolygon] = []
+
+    def add(self, second: Footprint) -> Callable[[], Polygon | MultiPolygon]:
+        """How to draw the region of the first volume with ``second``."""
+        self._seconds.append(second)
+        return partial(self._region, len(self._seconds) - 1)
+
+    def _region(self, slot: int) -> Polygon | MultiPolygon:
+        if slot >= len(self._regions):
+            self._regions.extend(self._draw(self._seconds[len(self._regions) :]))
+        return self._regions[slot]
+
+    def _draw(self, seconds: Sequence[Footprint]) -> list[Polygon | MultiPolygon]:
+        proj = LocalProjection(*self._centre)
+        horizontal_m = self._horizontal_m
+        a_local = _outer_local(self._first, 0.0, proj)
+        if horizontal_m == 0.0:
+            (b_locals,) = _outer_locals(seconds, (0.0,), proj)
+            local = shapely.intersection(a_local, _geometries(b_locals))
+        else:
+            b_locals, b_grown_list = _outer_locals(seconds, (0.0, horizontal_m), proj)
+            b_grown = _geometries(b_grown_list)
+            local = shapely.union(
+                shapely.intersection(a_local, b_grown),
+                shapely.intersection(
+                    _geometries(b_locals), _outer_local(self._first, horizontal_m, proj)
+                ),
+            )
+        regions = [_polygonal(part) for part in local]
+        for i, region in enumerate(regions):
+            if region.is_empty:
+                regions[i] = shapely.shortest_line(a_local, b_locals[i]).buffer(1.0)
+        drawn: list[Polygon | MultiPolygon] = proj.to_lonlat(_geometries(regions)).tolist()
+        for i, lonlat in enumerate(drawn):
+            if not shapely.is_valid(lonlat):
+                # Going back to degrees can make parts that nearly touch cross by a rounding
+                # error.
+                drawn[i] = _polygonal(shapely.make_valid(lonlat))
+        return drawn
 
 
 def _overlap(
@@ -179,7 +250,7 @@ def _overlap(
     buffer: timedelta,
     vertical: float,
     distance: float,
-    centre: tuple[float, float],
+    plane: _RegionPlane,
 ) -> Overlap:
     # Every interval: the overlap widened by the minimum, clipped to the span of both
     # (conditional expressions: a check builds dozens of these, builtin min/max cost more).
@@ -199,7 +270,7 @@ def _overlap(
         start=start,
         end=end,
         distance_m=distance,
-        draw_region=partial(_draw_region, a.footprint, b.footprint, minima.horizontal_m, centre),
+        draw_region=plane.add(b.footprint),
     )
 
 
@@ -261,11 +332,18 @@ def pairwise_conflicts(
         [firsts[first_of[slot]] for slot in kept], [seconds[slot] for slot in kept], centres
     )
     hits = (overlapping | (distance < minima.horizontal_m)).tolist()
+    region_planes: dict[int, _RegionPlane] = {}
     for slot, hit, gap, centre in zip(kept, hits, distance.tolist(), centres, strict=True):
         if hit:
             i = near[slot]
             a, b = pairs[i]
-            results[i] = _overlap(a, b, minima, buffer, verticals[slot], gap, centre)
+            first = first_of[slot]
+            plane = region_planes.get(first)
+            if plane is None:
+                plane = region_planes[first] = _RegionPlane(
+                    a.footprint, centre, minima.horizontal_m
+                )
+            results[i] = _overlap(a, b, minima, buffer, verticals[slot], gap, plane)
     return results
 
 

@@ -105,10 +105,7 @@ def footprint_to_geojson(fp: Polygon | MultiPolygon) -> dict[str, Any]:
     oriented = shapely.orient_polygons(fp)
 
     def rings(poly: Polygon) -> list[list[list[float]]]:
-        return [
-            [[float(x), float(y)] for x, y in ring.coords]
-            for ring in [poly.exterior, *poly.interiors]
-        ]
+        return [shapely.get_coordinates(ring).tolist() for ring in [poly.exterior, *poly.interiors]]
 
     if isinstance(oriented, Polygon):
         return {"type": "Polygon", "coordinates": rings(oriented)}

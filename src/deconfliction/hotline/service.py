@@ -69,6 +69,21 @@ _TOUCH_THREAD = (
     .where(t.hotline_threads.c.id == bindparam("thread"))
     .values(updated_at=bindparam("now"))
 )
+# What a conflict's thread carries, without the overlap region (a large JSON value to parse).
+_CONFLICTS_FOR_THREADS = (
+    select(
+        t.conflicts.c.id,
+        t.conflicts.c.party_a,
+        t.conflicts.c.party_b,
+        t.conflicts.c.severity,
+        t.conflicts.c.lower_m,
+        t.conflicts.c.upper_m,
+        t.conflicts.c.start,
+        t.conflicts.c.end,
+    )
+    .where(t.conflicts.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(t.conflicts.c.id)
+)
 
 # --- helpers ----------------------------------------------------------------------------------
 
@@ -745,7 +760,7 @@ def open_thread_for_conflict(conn: Connection, conflict: int | ConflictOut, now:
     ).scalar()
     if existing is not None:
         return int(existing)
-    row = conn.execute(select(t.conflicts).where(t.conflicts.c.id == conflict_id)).first()
+    row = conn.execute(_CONFLICTS_FOR_THREADS, {"ids": [conflict_id]}).first()
     if row is None:
         raise NotFound(f"no conflict {conflict_id}")
     known = parties(conn)
@@ -879,11 +894,9 @@ def open_threads_for_conflicts(
     if not conflict_ids:
         return {}
     lock(conn)
-    rows = conn.execute(
-        select(t.conflicts).where(t.conflicts.c.id.in_(conflict_ids)).order_by(t.conflicts.c.id)
-    ).all()
+    rows = conn.execute(_CONFLICTS_FOR_THREADS, {"ids": list(conflict_ids)}).all()
     known = parties(conn)
-    groups: dict[tuple[str, ...], list[Row[Any]]] = {}
+    groups: dict[tuple[str, ...], list[Row[*tuple[Any, ...]]]] = {}
     for row in rows:
         groups.setdefault(tuple(sorted({row.party_a, row.party_b})), []).append(row)
     threads: dict[int, int] = {}
