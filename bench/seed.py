@@ -99,15 +99,16 @@ def drop_pg_schema(schema: str) -> None:
     admin.dispose()
 
 
-def init_database(url: str) -> dict[str, str]:
-    """Migrate and set up the benchmark area; the officers' tokens (server-held keys)."""
+def init_database(url: str, area_toml: str = AREA_TOML) -> dict[str, str]:
+    """Migrate and set up a benchmark area (this module's by default); the officers' tokens
+    (server-held keys)."""
     engine = make_engine(url)
     try:
         migrate(engine)
         with transaction(engine, write=True) as conn:
             return init_area(
                 conn,
-                AreaConfig.model_validate(tomllib.loads(AREA_TOML)),
+                AreaConfig.model_validate(tomllib.loads(area_toml)),
                 datetime.now(UTC),
                 server_held_keys=True,
             ).tokens

@@ -35,10 +35,8 @@ import multiprocessing
 import os
 import tempfile
 import time
-import tomllib
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +47,6 @@ from websockets.frames import Frame, Opcode
 
 from bench import seed, serving
 from bench.areas import area_toml
-from deconfliction.parties.models import AreaConfig
-from deconfliction.parties.service import init_area
-from deconfliction.store.db import make_engine, migrate, transaction
 
 CLIENTS = int(os.environ.get("BENCH_STREAM_CLIENTS", "1000"))
 SUSTAIN_S = float(os.environ.get("BENCH_STREAM_SUSTAIN_S", "15"))
@@ -77,21 +72,6 @@ EARLIER_P99_MS = 712.0
 AREA_TOML = area_toml("Stream benchmark area", ("tr-duty", "il-duty", "sy-duty", "az-med"))
 SENT_KIND = '"kind": "message.sent"'
 OFFICER = {"TR": "tr-duty", "IL": "il-duty", "SY": "sy-duty", "AZ": "az-med"}
-
-
-def init_database(url: str) -> dict[str, str]:
-    engine = make_engine(url)
-    try:
-        migrate(engine)
-        with transaction(engine, write=True) as conn:
-            return init_area(
-                conn,
-                AreaConfig.model_validate(tomllib.loads(AREA_TOML)),
-                datetime.now(UTC),
-                server_held_keys=True,
-            ).tokens
-    finally:
-        engine.dispose()
 
 
 def client_parties(count: int) -> list[str]:
@@ -281,7 +261,7 @@ def main() -> None:
     else:
         url = seed.sqlite_url(workdir / "stream.db")
         replicas = 1
-    tokens = init_database(url)
+    tokens = seed.init_database(url, AREA_TOML)
     servers = [
         serving.start_server(url, workdir / f"server{k}.log", timeout_s=120)
         for k in range(replicas)

@@ -10,36 +10,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench import serving
+from bench.areas import area_toml
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from deconfliction.cli import app
 
-AREA_TOML = """
-area = "Reliability test area"
-
-[[party]]
-code = "TR"
-name = "Türkiye"
-language = "tr"
-[[party.officer]]
-id = "tr-duty"
-name = "TR duty officer"
-role = "officer"
-
-[[party]]
-code = "IL"
-name = "Israel"
-language = "he"
-[[party.officer]]
-id = "il-duty"
-name = "IL duty officer"
-role = "officer"
-[[party.officer]]
-id = "il-watch"
-name = "IL watch commander"
-role = "commander"
-"""
+AREA_TOML = area_toml("Reliability test area", ("tr-duty", "il-duty", "il-watch"))
 
 
 def cli(*args: str) -> str:
