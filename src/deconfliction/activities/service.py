@@ -7,13 +7,11 @@ Acknowledging means "read", not "approved". Amending makes a new version and the
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
 
 from deconfliction import geo
 from deconfliction.activities.models import (
@@ -37,7 +35,7 @@ from deconfliction.conflicts.detection import (
 )
 from deconfliction.conflicts.models import ProposedConflict
 from deconfliction.errors import Conflict, Forbidden, Invalid, NotFound
-from deconfliction.parties.models import Actor, MinimaConfig
+from deconfliction.parties.models import Actor
 from deconfliction.parties.service import area_minima, party_kinds, require_acting
 from deconfliction.record.service import record
 from deconfliction.store import tables as t
@@ -54,26 +52,6 @@ _ACKS_OF = (
     .where(t.activity_acks.c.activity_id == bindparam("activity_id"))
     .order_by(t.activity_acks.c.at)
 )
-
-
-@dataclass(frozen=True)
-class _Area:
-    kinds: Mapping[str, str]  # party code -> kind
-    minima: MinimaConfig
-
-
-_AREAS: weakref.WeakKeyDictionary[Engine, _Area] = weakref.WeakKeyDictionary()
-
-
-def _area(conn: Connection) -> _Area:
-    """The area's parties and default minima. `init` writes them once, with the area, and
-    nothing changes them after: they are read once per database, not on every filing."""
-    area = _AREAS.get(conn.engine)
-    if area is None:
-        area = _Area(party_kinds(conn), area_minima(conn))
-        if area.kinds:  # an area not set up yet is not kept
-            _AREAS[conn.engine] = area
-    return area
 
 
 def notify(
@@ -203,7 +181,7 @@ def _detect(
 ) -> tuple[list[Finding], list[int]]:
     """Conflicts of a plan with other parties' activities and zones, and the late zones."""
     zones = list_zones(conn, actor)
-    policy = policy_for(_area(conn).minima, zones)
+    policy = policy_for(area_minima(conn), zones)
     lock_cells(conn, volumes, policy.reach.horizontal_m)
     findings = find_conflicts(conn, index, actor.party, volumes, zones, policy, now)
     notify_zones = {z.id for z in zones if z.rule == "notify"}
@@ -367,7 +345,7 @@ def _future_volumes(activity: ActivityIn, now: datetime) -> list[geo.Volume4D]:
 
 
 def _recipients(conn: Connection, actor: Actor, asked: list[str] | None) -> list[str]:
-    kinds = _area(conn).kinds
+    kinds = party_kinds(conn)
     if asked is None:
         return sorted(c for c, k in kinds.items() if k == "participant" and c != actor.party)
     for code in asked:

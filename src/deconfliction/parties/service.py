@@ -46,27 +46,31 @@ class OfficerInfo:
 
 @dataclass(frozen=True)
 class Directory:
-    """The area's parties and officers."""
+    """The area's parties, officers and default separation minima."""
 
     parties: dict[str, PartyInfo]
     officers: tuple[OfficerInfo, ...]
+    minima: MinimaConfig
 
 
 _PARTIES = select(t.parties.c.code, t.parties.c.kind, t.parties.c.language)
 _OFFICERS = select(t.officers.c.id, t.officers.c.party, t.officers.c.role)
-# Parties and officers are written once, by `init_area`, and never changed: every write reads
-# them, so each engine keeps them once it has found them (an empty area is read again).
+_MINIMA = select(t.settings.c.value).where(t.settings.c.key == "minima")
+# Parties, officers and the area's minima are written once, by `init_area`, and never changed:
+# every write reads them, so each engine keeps them once it has found them (an empty area is
+# read again).
 _DIRECTORIES: weakref.WeakKeyDictionary[Engine, Directory] = weakref.WeakKeyDictionary()
 
 
 def directory(conn: Connection) -> Directory:
-    """The parties and officers (do not change what it gives: it is shared)."""
+    """The parties, officers and minima (do not change what it gives: it is shared)."""
     found = _DIRECTORIES.get(conn.engine)
     if found is not None:
         return found
     made = Directory(
         {r.code: PartyInfo(r.code, r.kind, r.language) for r in conn.execute(_PARTIES)},
         tuple(OfficerInfo(r.id, r.party, r.role) for r in conn.execute(_OFFICERS)),
+        _minima(conn.execute(_MINIMA).scalar()),
     )
     if made.parties:
         _DIRECTORIES[conn.engine] = made
@@ -193,5 +197,8 @@ def get_officer(conn: Connection, officer: str) -> OfficerOut:
 
 
 def area_minima(conn: Connection) -> MinimaConfig:
-    value = conn.execute(select(t.settings.c.value).where(t.settings.c.key == "minima")).scalar()
+    return directory(conn).minima
+
+
+def _minima(value: object) -> MinimaConfig:
     return MinimaConfig.model_validate(value) if value is not None else MinimaConfig()
