@@ -54,7 +54,6 @@ INCIDENT_CLOCK_SKEW = timedelta(minutes=5)
 
 
 # The statements of every message, built once: building one costs more than running it on SQLite.
-_LOCK = select(t.ledger_state.c.size).where(t.ledger_state.c.id == 1).with_for_update()
 _PARTY_CONFIG = select(t.hotline_parties).where(t.hotline_parties.c.party == bindparam("party"))
 _PARTY_CONFIGS = select(t.hotline_parties).where(
     t.hotline_parties.c.party.in_(bindparam("parties", expanding=True))
@@ -86,15 +85,6 @@ _CONFLICTS_FOR_THREADS = (
 )
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def lock(conn: Connection) -> None:
-    """Take the log's lock (held by every write until it commits): changes are serialised.
-
-    On SQLite a write transaction already holds the database's one write lock (BEGIN
-    IMMEDIATE), which serialises the same, so there is nothing more to take."""
-    if conn.dialect.name != "sqlite":
-        conn.execute(_LOCK)
 
 
 def pair_id(a: str, b: str) -> str:
@@ -171,7 +161,7 @@ def set_party_config(
     expected_version: int,
     now: datetime,
 ) -> PartyConfigOut:
-    lock(conn)
+    log.lock(conn)
     known = parties(conn)
     if party not in known:
         raise NotFound(f"unknown party {party}")
@@ -297,7 +287,7 @@ def missing_channels(conn: Connection) -> list[tuple[str, str]]:
 
 def ensure_channels(conn: Connection, now: datetime) -> int:
     """Every pair of participant parties has its channel (and so its comms checks)."""
-    lock(conn)
+    log.lock(conn)
     known = parties(conn)
     missing = missing_channels(conn)
     for a, b in missing:
@@ -354,7 +344,7 @@ def get_channel(conn: Connection, actor: Actor, pair: str) -> ChannelOut:
 
 
 def _channel_for_change(conn: Connection, actor: Actor, pair: str, now: datetime) -> Row[Any]:
-    lock(conn)
+    log.lock(conn)
     a, b = _visible_channel(conn, actor, pair)
     if actor.party not in (a, b) and not actor.sees_all_shared:
         raise Forbidden(f"{actor.party} is not a party to channel {pair_id(a, b)}")
@@ -499,7 +489,7 @@ def send(
     conn: Connection, actor: Actor, message: MessageIn, now: datetime, language: str | None = None
 ) -> MessageOut:
     """An officer's message: into a thread it may write in, to participant parties."""
-    lock(conn)
+    log.lock(conn)
     known = parties(conn)
     if actor.role == "observer":
         raise Forbidden("an observer reads; it does not write")
@@ -754,7 +744,7 @@ def open_thread_for_conflict(conn: Connection, conflict: int | ConflictOut, now:
     conflict, else ROUTINE. Call it in the transaction that records the conflict. Returns the
     thread id."""
     conflict_id = conflict if isinstance(conflict, int) else conflict.id
-    lock(conn)
+    log.lock(conn)
     existing = conn.execute(
         select(t.hotline_threads.c.id).where(t.hotline_threads.c.conflict_id == conflict_id)
     ).scalar()
@@ -813,7 +803,7 @@ def open_thread_for_alert(
     end) and the alert's figures under ``alert``. It goes through ``_post`` like any message, so
     it carries receipts, the FLASH deadline and the escalation ladder. Call it in the transaction
     that raises or updates the alert. Returns the thread id."""
-    lock(conn)
+    log.lock(conn)
     subject = _alert_subject(alert.id)
     existing = conn.execute(
         select(t.hotline_threads.c.id).where(
@@ -893,7 +883,7 @@ def open_threads_for_conflicts(
     thread."""
     if not conflict_ids:
         return {}
-    lock(conn)
+    log.lock(conn)
     rows = conn.execute(_CONFLICTS_FOR_THREADS, {"ids": list(conflict_ids)}).all()
     known = parties(conn)
     groups: dict[tuple[str, ...], list[Row[*tuple[Any, ...]]]] = {}
@@ -1192,12 +1182,12 @@ def mark_delivered(
     conn: Connection, actor: Actor, message_ids: Iterable[int], now: datetime
 ) -> list[int]:
     """The actor's client got these messages: the delivered receipts not yet given."""
-    lock(conn)
+    log.lock(conn)
     return [m for m in sorted(set(message_ids)) if _set_receipt(conn, actor, m, "delivered", now)]
 
 
 def _own_receipt_row(conn: Connection, actor: Actor, message_id: int) -> Row[Any]:
-    lock(conn)
+    log.lock(conn)
     visible = conn.execute(
         select(t.hotline_messages.c.id).where(
             t.hotline_messages.c.id == message_id, _message_visibility(actor)
@@ -1279,7 +1269,7 @@ def escalate(conn: Connection, due: Due, now: datetime) -> bool:
     """One timer that fell due: tell the next rung (or, past the last, record the message
     overdue). Claimed by a conditional UPDATE on the `next_escalation_at` that was read, so it
     happens once however many schedulers saw it due. Returns whether this call did it."""
-    lock(conn)
+    log.lock(conn)
     row = _recipient_row(conn, due.message_id, due.party)
     if row is None or row.acknowledged_at is not None or row.next_escalation_at != due.at:
         return False
@@ -1380,7 +1370,7 @@ def due_comms_checks(
 def send_comms_check(conn: Connection, pair: str, due_at: datetime, now: datetime) -> bool:
     """The periodic comms check of a channel, from the system to both parties; claimed like an
     escalation (conditional UPDATE on the timer that was read)."""
-    lock(conn)
+    log.lock(conn)
     channel = _channel_row(conn, pair)
     if channel is None:
         return False

@@ -70,6 +70,7 @@ _LOCK_END = (
     .where(t.ledger_state.c.id == 1)
     .with_for_update(of=t.ledger_state)
 )
+_LOCK = select(t.ledger_state.c.size).where(t.ledger_state.c.id == 1).with_for_update()
 _INSERT_NODES = insert(t.ledger_nodes)
 _INSERT_ENTRIES = insert(t.entries)
 _SET_SIZE = (
@@ -168,6 +169,15 @@ _BORDERS: dict[str, tuple[int, bytes, list[bytes]]] = {}
 
 def _database(conn: Connection) -> str:
     return conn.engine.url.render_as_string(hide_password=True)
+
+
+def lock(conn: Connection) -> None:
+    """Take the log's lock (held by every write until it commits): changes are serialised.
+
+    On SQLite a write transaction already holds the database's one write lock (BEGIN
+    IMMEDIATE), which serialises the same, so there is nothing more to take."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(_LOCK)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from sqlalchemy import Connection, Engine, event, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from deconfliction.parties.models import Actor
+from deconfliction.record import log as record_log
 from deconfliction.store import tables as t
 from deconfliction.store.db import transaction
 
@@ -80,10 +81,8 @@ def publish_many(
     one wake-up for the lot; returns their ids."""
     if not events:
         return []
-    # Hold the log's lock before taking ids: ids are then handed out in commit order. (A
-    # SQLite write transaction already holds the database's one write lock.)
-    if conn.dialect.name != "sqlite":
-        conn.execute(_LOCK_LOG)
+    # Hold the log's lock before taking ids: ids are then handed out in commit order.
+    record_log.lock(conn)
     parties = [sorted(set(audience)) for audience, _, _ in events]
     rows = [
         {"kind": kind, "audience": codes, "payload": payload, "at": now}
@@ -104,7 +103,6 @@ def publish_many(
     return ids
 
 
-_LOCK_LOG = select(t.ledger_state.c.size).where(t.ledger_state.c.id == 1).with_for_update()
 _INSERT_EVENTS = insert(t.stream_events).returning(
     t.stream_events.c.id, sort_by_parameter_order=True
 )
