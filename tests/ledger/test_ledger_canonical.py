@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deconfliction.ledger.canonical import canonical_json, canonical_number, parse_json
+from deconfliction.ledger.canonical import (
+    canonical_json,
+    canonical_number,
+    parse_json,
+    reference_canonical_json,
+)
 from deconfliction.ledger.errors import LedgerError
 
 
@@ -117,6 +123,17 @@ def test_numbers_written_as_ecmascript_does(value: float, text: str) -> None:
         b"bytes",
         "lone \ud800 surrogate",
         {"lone \udc00": 1},
+        # The same inside objects and arrays (the fast path's ground).
+        {"x": math.nan},
+        [1.0, math.inf],
+        {"a": [-math.inf, None]},
+        {"a": [2**53 + 1]},
+        [-(2**53) - 1],
+        [2**64],
+        {"a": {1: "b"}},
+        ["lone \ud800"],
+        {"a": b"bytes"},
+        {"when": datetime(2026, 12, 7, tzinfo=UTC)},
     ],
 )
 def test_refuses_what_json_cannot_carry_exactly(bad: Any) -> None:
@@ -156,6 +173,42 @@ def test_canonical_json_parses_back_to_the_same_value(value: Any) -> None:
     out = canonical_json(value)
     assert parse_json(out) == value
     assert canonical_json(parse_json(out)) == out  # idempotent
+
+
+# Values where orjson's own text differs from RFC 8785, or its member order does.
+awkward_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53), max_value=2**53)
+    | st.sampled_from([0.0, -0.0, 100.0, -3000.0, 1e16, 1e21, 1.5e-7, 1e-6, 1e-5, 5e-324])
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(st.sampled_from(["a", "e", "0", ".", ",", "]", "}", '"', "\\", "\ue000", "😀"])),
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.dictionaries(
+            st.text(st.sampled_from(["a", "b", "\ue000", "😀", "\x7f", "é"]), max_size=3),
+            inner,
+            max_size=5,
+        )
+    ),
+    max_leaves=16,
+)
+
+
+@given(st.one_of(json_values, awkward_values).filter(lambda v: isinstance(v, dict | list)))
+def test_fast_path_writes_the_reference_bytes(value: Any) -> None:
+    assert canonical_json(value) == reference_canonical_json(value)
+
+
+def test_fast_path_fixes_what_orjson_writes_its_own_way() -> None:
+    value = {"b": [100.0, -0.0, 1e16, 1e21, 1e-7, 2**53], "a": "1e+16 100.0,", "\ue000": 1, "😀": 2}
+    assert (
+        canonical_json(value)
+        == (
+            '{"a":"1e+16 100.0,","b":[100,0,10000000000000000,1e+21,1e-7,9007199254740992],'
+            '"😀":2,"\ue000":1}'
+        ).encode()
+    )
 
 
 def _ecmascript_reference(value: float) -> str:
