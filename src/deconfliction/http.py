@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -172,6 +173,14 @@ RawBody = Annotated[Any, Depends(raw_body)]
 SignatureDep = Annotated[ClientSignature | None, Depends(client_signature)]
 
 
+class OrjsonResponse(JSONResponse):
+    """A JSON answer written by orjson: a write's answer carries every conflict's region, which
+    the standard encoder writes several times slower."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
 @dataclass(frozen=True)
 class Writer:
     """What every write route needs: the services, the caller, the client's signature, the
@@ -226,7 +235,7 @@ class Writer:
         headers = {"Deconfliction-Receipt": receipt_header(receipt)}
         if "version" in body:
             headers["ETag"] = f'"{body["version"]}"'
-        return JSONResponse(body, status_code=code, headers=headers)
+        return OrjsonResponse(body, status_code=code, headers=headers)
 
 
 async def writer(
@@ -253,4 +262,4 @@ BodyWriterDep = Annotated[Writer, Depends(body_writer)]
 
 def with_etag(model: BaseModel) -> JSONResponse:
     body = model.model_dump(mode="json")
-    return JSONResponse(body, headers={"ETag": f'"{body["version"]}"'})
+    return OrjsonResponse(body, headers={"ETag": f'"{body["version"]}"'})

@@ -12,13 +12,14 @@ from __future__ import annotations
 import base64
 import functools
 import secrets
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from deconfliction.errors import NotFound
 from deconfliction.ledger.canonical import canonical_json
@@ -77,19 +78,21 @@ _SET_SIZE = (
     update(t.ledger_state).where(t.ledger_state.c.id == 1).values(size=bindparam("new_size"))
 )
 
-# Log keys already made, by (name, seed): a stored key never changes, and making the signer
-# and its key id on every write costs more than reading the setting.
-_LOG_KEYS: dict[tuple[str, str], LogKey] = {}
+# The log key of each database, once read: a stored log key never changes (init writes it once),
+# and every write signs with it.
+_LOG_KEYS: weakref.WeakKeyDictionary[Engine, LogKey] = weakref.WeakKeyDictionary()
 
 
 def log_key(conn: Connection) -> LogKey:
+    found = _LOG_KEYS.get(conn.engine)
+    if found is not None:
+        return found
     value = conn.execute(_LOG_KEY_SETTING).scalar()
     if value is None:
         raise NotFound("this database has no log key; run `deconfliction init` first")
-    made = (value["name"], value["seed"])
-    if made not in _LOG_KEYS:
-        _LOG_KEYS[made] = LogKey(made[0], private_key_from_seed(base64.b64decode(made[1])))
-    return _LOG_KEYS[made]
+    made = LogKey(value["name"], private_key_from_seed(base64.b64decode(value["seed"])))
+    _LOG_KEYS[conn.engine] = made
+    return made
 
 
 def store_log_key(conn: Connection, name: str, private_key: Ed25519PrivateKey) -> LogKey:
