@@ -36,12 +36,15 @@ from deconfliction.volumes import footprint_from_json, volume_from_json
 _DAY = timedelta(days=1)
 
 
+# Every filed plan reads the binding commitments: the statement is built once (building and
+# looking up a new one cost more than running it).
+_BINDING = (
+    select(t.commitments).where(t.commitments.c.status == "binding").order_by(t.commitments.c.id)
+)
+
+
 def bindings(conn: Connection) -> list[Binding]:
-    rows = conn.execute(
-        select(t.commitments)
-        .where(t.commitments.c.status == "binding")
-        .order_by(t.commitments.c.id)
-    ).all()
+    rows = conn.execute(_BINDING).all()
     if not rows:
         return []
     parties: dict[int, list[str]] = {}

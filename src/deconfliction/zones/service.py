@@ -174,6 +174,11 @@ def get(conn: Connection, actor: Actor, zone_id: int) -> ZoneOut:
     return list_zones(conn, actor, zone_ids=[zone_id], include_withdrawn=True)[0]
 
 
+# Built once: every filed plan lists the zones in force.
+_ZONES = select(t.zones).order_by(t.zones.c.id)
+_ZONES_IN_FORCE = _ZONES.where(t.zones.c.status != "withdrawn")
+
+
 def list_zones(
     conn: Connection,
     actor: Actor,
@@ -183,11 +188,9 @@ def list_zones(
     owner: str | None = None,
     active_at: datetime | None = None,
 ) -> list[ZoneOut]:
-    query = select(t.zones).order_by(t.zones.c.id)
+    query = _ZONES_IN_FORCE if not include_withdrawn else _ZONES
     if zone_ids is not None:
         query = query.where(t.zones.c.id.in_(zone_ids))
-    if not include_withdrawn:
-        query = query.where(t.zones.c.status != "withdrawn")
     if owner is not None:
         query = query.where(t.zones.c.owner == owner)
     if active_at is not None:
