@@ -72,6 +72,7 @@ _LOCK_END = (
     .with_for_update(of=t.ledger_state)
 )
 _LOCK = select(t.ledger_state.c.size).where(t.ledger_state.c.id == 1).with_for_update()
+_LOCK_HELD = "deconfliction.log_lock_held_by"
 _INSERT_NODES = insert(t.ledger_nodes)
 _INSERT_ENTRIES = insert(t.entries)
 _SET_SIZE = (
@@ -179,8 +180,16 @@ def lock(conn: Connection) -> None:
 
     On SQLite a write transaction already holds the database's one write lock (BEGIN
     IMMEDIATE), which serialises the same, so there is nothing more to take."""
-    if conn.dialect.name != "sqlite":
-        conn.execute(_LOCK)
+    if conn.dialect.name == "sqlite":
+        return
+    # Held until the transaction ends: a write that publishes and posts takes it once, not once
+    # per step (a round trip each, under its cell locks). Marked per innermost transaction, as a
+    # savepoint rolled back lets its locks go.
+    held_by = conn.get_nested_transaction() or conn.get_transaction()
+    if held_by is not None and conn.info.get(_LOCK_HELD) is held_by:
+        return
+    conn.execute(_LOCK)
+    conn.info[_LOCK_HELD] = held_by
 
 
 @dataclass(frozen=True)
