@@ -55,6 +55,7 @@ from deconfliction.detect.strategic import (
 from deconfliction.geo.projection import footprint_box
 from deconfliction.parties.models import MinimaConfig
 from deconfliction.store import tables as t
+from deconfliction.store.db import insert_returning_ids
 from deconfliction.zones.models import ZoneOut
 from deconfliction.zones.service import zone_schedule, zone_volume
 
@@ -84,7 +85,9 @@ class Finding:
     volume_indices: set[int] = field(default_factory=set)
 
     def overlap(self) -> OverlapOut:
-        region = shapely.union_all([o.region for o in self.overlaps])
+        regions = [o.region for o in self.overlaps]
+        # Mostly one volume meets one: its region is the whole (a union costs a GEOS call).
+        region = regions[0] if len(regions) == 1 else shapely.union_all(regions)
         return OverlapOut(
             region=geo.footprint_to_geojson(_polygonal(region)),
             lower_m=min(o.lower_m for o in self.overlaps),
@@ -96,6 +99,8 @@ class Finding:
 
 
 def _polygonal(geom: Any) -> Any:
+    if geom.geom_type == "Polygon":  # the usual case; splitting it into parts costs ~10 us
+        return geom
     parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon"]
     return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
 
@@ -572,7 +577,6 @@ def interpenetrating(
     return shared
 
 
-_INSERT_VOLUMES = insert(t.volumes).returning(t.volumes.c.id, sort_by_parameter_order=True)
 _INSERT_CELLS = insert(t.volume_cells)
 
 
@@ -586,27 +590,24 @@ def index_volumes(
 ) -> None:
     """Store a plan's volumes (``geometries``: their `volume_json`) and their cells, one
     statement each for the whole plan."""
-    volume_ids = (
-        conn.execute(
-            _INSERT_VOLUMES,
-            [
-                {
-                    "activity_id": activity_id,
-                    "plan_version": plan_version,
-                    "idx": i,
-                    "party": party,
-                    "active": True,
-                    "lower_m": volume.altitude.lower_m,
-                    "upper_m": volume.altitude.upper_m,
-                    "start": volume.start,
-                    "end": volume.end,
-                    "geometry": geometry,
-                }
-                for i, (volume, geometry) in enumerate(zip(volumes, geometries, strict=True))
-            ],
-        )
-        .scalars()
-        .all()
+    volume_ids = insert_returning_ids(
+        conn,
+        t.volumes,
+        [
+            {
+                "activity_id": activity_id,
+                "plan_version": plan_version,
+                "idx": i,
+                "party": party,
+                "active": True,
+                "lower_m": volume.altitude.lower_m,
+                "upper_m": volume.altitude.upper_m,
+                "start": volume.start,
+                "end": volume.end,
+                "geometry": geometry,
+            }
+            for i, (volume, geometry) in enumerate(zip(volumes, geometries, strict=True))
+        ],
     )
     conn.execute(
         _INSERT_CELLS,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import orjson
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
 from pydantic import BaseModel
@@ -37,7 +38,7 @@ from deconfliction.parties.models import Actor
 from deconfliction.record import log
 from deconfliction.record.keys import officer_key
 from deconfliction.store import tables as t
-from deconfliction.store.db import transaction, write_transaction
+from deconfliction.store.db import JSON_OPTIONS, transaction, write_transaction
 
 WriteResult = tuple[int, dict[str, Any]]
 # A signed request older or newer than this is refused: it bounds how long nonces matter.
@@ -307,7 +308,7 @@ def perform_write(
                 "key": idempotency_key,
                 "request_hash": fingerprint,
                 "status": status,
-                "response": {"body": _jsonable(body), "receipt": receipt},
+                "response": {"body": _answer_json(body), "receipt": receipt},
                 "created_at": now,
             },
         )
@@ -346,8 +347,10 @@ def run_statement(
     return status, body, pending.append(conn, subject(body), now)
 
 
-def _jsonable(body: dict[str, Any]) -> Any:
-    return json.loads(json.dumps(body, default=str))
+def _answer_json(body: dict[str, Any]) -> orjson.Fragment:
+    """The answer as JSON text once, embedded as it is in the stored answer (the engine's JSON
+    columns are written by orjson); what is not JSON (a datetime) is written as its str()."""
+    return orjson.Fragment(orjson.dumps(body, default=str, option=JSON_OPTIONS))
 
 
 def _earlier_answer(

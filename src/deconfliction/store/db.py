@@ -15,15 +15,17 @@ import os
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from typing import Any, TypeVar
 
+import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event, func, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -42,11 +44,41 @@ def database_url(explicit: str | None = None) -> str:
 
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
+    # JSON columns (conflict regions, plans, event payloads, answers) through orjson: several
+    # times faster than the standard encoder on a region's coordinates.
+    json_options: dict[str, Any] = {
+        "json_serializer": dumps_json,
+        "json_deserializer": orjson.loads,
+    }
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **json_options
+        )
         _sqlite_pragmas(engine)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **json_options)
+
+
+def dumps_json(value: Any) -> str:
+    """A JSON column's text. Names that are not strings are written as strings, as the standard
+    encoder does; a value it could not write (a datetime, say) is refused here too."""
+    return orjson.dumps(value, option=JSON_OPTIONS).decode()
+
+
+JSON_OPTIONS = (
+    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
+def first_in_transaction(conn: Connection, mark: str) -> bool:
+    """True the first time `mark` is asked for in this transaction, then False until it ends.
+    Marked on the innermost transaction: a savepoint rolled back takes what it did with it (its
+    row locks, its notifications), so after it the next asks again."""
+    by = conn.get_nested_transaction() or conn.get_transaction()
+    if by is not None and conn.info.get(mark) is by:
+        return False
+    conn.info[mark] = by
+    return True
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -205,3 +237,38 @@ def migrate(engine: Engine) -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
         conn.commit()
+
+
+def insert_returning_ids(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> list[int]:
+    """Insert ``rows`` into ``table``, whose key ``id`` the database numbers, in one statement,
+    and return their ids in the order of ``rows``, ascending.
+
+    SQLAlchemy runs an INSERT ... RETURNING of several rows on SQLite one row at a time (SQLite
+    does not say in what order RETURNING answers), so there the rows get their ids from us: the
+    next ones after the highest, which SQLite would give them too (no table is AUTOINCREMENT),
+    exact because the writer holds the write lock from that read to its commit (BEGIN IMMEDIATE). On
+    PostgreSQL SQLAlchemy sorts the RETURNING rows of one batched statement back into the order
+    of ``rows``, and the sequence hands out ids to concurrent writers without a race.
+    """
+    if not rows:
+        return []
+    returning, explicit, highest = _id_statements(table)
+    if len(rows) == 1 or conn.dialect.name != "sqlite":
+        return [int(i) for i in conn.execute(returning, list(rows)).scalars()]
+    first = int(conn.execute(highest).scalar_one()) + 1
+    ids = list(range(first, first + len(rows)))
+    conn.execute(explicit, [{**row, "id": i} for i, row in zip(ids, rows, strict=True)])
+    return ids
+
+
+@cache
+def _id_statements(table: Table) -> tuple[Any, Any, Any]:
+    """`insert_returning_ids`'s statements for ``table``, built once (building one costs about
+    as much as running it)."""
+    return (
+        insert(table).returning(table.c.id, sort_by_parameter_order=True),
+        insert(table),
+        select(func.coalesce(func.max(table.c.id), 0)),
+    )
