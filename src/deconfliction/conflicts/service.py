@@ -24,18 +24,18 @@ from deconfliction.conflicts.detection import (
 )
 from deconfliction.conflicts.models import ConflictOut, OverlapOut, PartyStanceOut, SideOut
 from deconfliction.errors import Conflict, Forbidden, NotFound
-from deconfliction.hotline.service import open_threads_for_conflicts
+from deconfliction.hotline.service import NewConflict, open_threads_for_conflicts
 from deconfliction.parties.models import Actor
 from deconfliction.parties.service import area_minima, require_acting
 from deconfliction.record.service import record
 from deconfliction.store import tables as t
+from deconfliction.store.db import insert_returning_ids
 from deconfliction.stream.service import publish_many
 from deconfliction.zones.models import ZoneOut
 from deconfliction.zones.service import list_zones, zone_volume
 
 OPEN_STATES = ("open", "acknowledged")
 # The statements of every filing that finds conflicts, built once (see `_record`).
-_INSERT_CONFLICTS = insert(t.conflicts).returning(t.conflicts.c.id, sort_by_parameter_order=True)
 _INSERT_STANCES = insert(t.conflict_parties)
 _ZONE_TITLES = select(t.zones.c.id, t.zones.c.name, t.zones.c.rule).where(
     t.zones.c.id.in_(bindparam("ids", expanding=True))
@@ -139,7 +139,7 @@ def _record(
             (b_party, b_activity, b_version, b_zone),
         ) in zip(findings, overlaps, sides, strict=True)
     ]
-    ids = [int(cid) for cid in conn.execute(_INSERT_CONFLICTS, rows).scalars()]
+    ids = insert_returning_ids(conn, t.conflicts, rows)
     conn.execute(
         _INSERT_STANCES,
         [
@@ -184,7 +184,23 @@ def _record(
         ],
         now,
     )
-    open_threads_for_conflicts(conn, ids, now)
+    open_threads_for_conflicts(
+        conn,
+        [
+            NewConflict(
+                cid,
+                row["party_a"],
+                row["party_b"],
+                row["severity"],
+                row["lower_m"],
+                row["upper_m"],
+                row["start"],
+                row["end"],
+            )
+            for cid, row in zip(ids, rows, strict=True)
+        ],
+        now,
+    )
     return [{"id": cid, "resolution": None, **row} for cid, row in zip(ids, rows, strict=True)]
 
 

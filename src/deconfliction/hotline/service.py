@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row, and_, bindparam, exists, insert, or_, select, update
 
@@ -753,7 +753,29 @@ def open_thread_for_conflict(conn: Connection, conflict: int | ConflictOut, now:
     row = conn.execute(_CONFLICTS_FOR_THREADS, {"ids": [conflict_id]}).first()
     if row is None:
         raise NotFound(f"no conflict {conflict_id}")
-    known = parties(conn)
+    return _open_conflict_thread(conn, row, now, parties(conn))
+
+
+class NewConflict(NamedTuple):
+    """What a new conflict's thread says, as the write that records it knows it."""
+
+    id: int
+    party_a: str
+    party_b: str
+    severity: str
+    lower_m: float
+    upper_m: float
+    start: datetime
+    end: datetime
+
+
+def _open_conflict_thread(
+    conn: Connection,
+    row: NewConflict | Row[*tuple[Any, ...]],
+    now: datetime,
+    known: dict[str, PartyInfo],
+) -> int:
+    conflict_id = int(row.id)
     to = sorted({row.party_a, row.party_b})
     thread_id = _open_thread(
         conn, f"conflict #{conflict_id}", to, None, now, conflict_id=conflict_id
@@ -875,24 +897,23 @@ def open_thread_for_alert(
 
 
 def open_threads_for_conflicts(
-    conn: Connection, conflict_ids: Sequence[int], now: datetime
+    conn: Connection, conflicts: Sequence[NewConflict], now: datetime
 ) -> dict[int, int]:
-    """:func:`open_thread_for_conflict` for the conflicts one write created, batched: one thread
-    per pair of parties (a plan crossing five activities of another party opens one thread, not
-    five) whose request lists every conflict, URGENT when any is high. Returns conflict ->
-    thread."""
-    if not conflict_ids:
+    """:func:`open_thread_for_conflict` for the conflicts one write just created (in id order;
+    none has a thread yet), batched: one thread per pair of parties (a plan crossing five
+    activities of another party opens one thread, not five) whose request lists every
+    conflict, URGENT when any is high. Returns conflict -> thread."""
+    if not conflicts:
         return {}
     log.lock(conn)
-    rows = conn.execute(_CONFLICTS_FOR_THREADS, {"ids": list(conflict_ids)}).all()
     known = parties(conn)
-    groups: dict[tuple[str, ...], list[Row[*tuple[Any, ...]]]] = {}
-    for row in rows:
+    groups: dict[tuple[str, ...], list[NewConflict]] = {}
+    for row in conflicts:
         groups.setdefault(tuple(sorted({row.party_a, row.party_b})), []).append(row)
     threads: dict[int, int] = {}
     for to, members in groups.items():
         if len(members) == 1:
-            threads[members[0].id] = open_thread_for_conflict(conn, members[0].id, now)
+            threads[members[0].id] = _open_conflict_thread(conn, members[0], now, known)
             continue
         ids = [int(r.id) for r in members]
         subject = "conflicts " + ", ".join(f"#{i}" for i in ids)

@@ -36,6 +36,7 @@ from deconfliction.ledger.merkle import (
 )
 from deconfliction.ledger.signing import key_id, private_key_from_seed, public_key_bytes, sign
 from deconfliction.store import tables as t
+from deconfliction.store.db import first_in_transaction
 
 T = TypeVar("T")
 
@@ -180,16 +181,10 @@ def lock(conn: Connection) -> None:
 
     On SQLite a write transaction already holds the database's one write lock (BEGIN
     IMMEDIATE), which serialises the same, so there is nothing more to take."""
-    if conn.dialect.name == "sqlite":
-        return
     # Held until the transaction ends: a write that publishes and posts takes it once, not once
-    # per step (a round trip each, under its cell locks). Marked per innermost transaction, as a
-    # savepoint rolled back lets its locks go.
-    held_by = conn.get_nested_transaction() or conn.get_transaction()
-    if held_by is not None and conn.info.get(_LOCK_HELD) is held_by:
-        return
-    conn.execute(_LOCK)
-    conn.info[_LOCK_HELD] = held_by
+    # per step (a round trip each, under its cell locks).
+    if conn.dialect.name != "sqlite" and first_in_transaction(conn, _LOCK_HELD):
+        conn.execute(_LOCK)
 
 
 @dataclass(frozen=True)

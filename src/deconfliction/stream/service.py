@@ -35,13 +35,13 @@ from typing import Any
 
 import psycopg
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, event, func, insert, select
+from sqlalchemy import Connection, Engine, String, bindparam, event, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from deconfliction.parties.models import Actor
 from deconfliction.record import log as record_log
 from deconfliction.store import tables as t
-from deconfliction.store.db import transaction
+from deconfliction.store.db import first_in_transaction, insert_returning_ids, transaction
 
 FALLBACK_POLL_S = 2.0
 LISTEN_RETRY_S = 1.0
@@ -77,8 +77,8 @@ def publish_many(
     events: Sequence[tuple[Iterable[str], str, dict[str, Any]]],
     now: datetime,
 ) -> list[int]:
-    """Add several events (audience, kind, payload) in order, with one lock, two statements and
-    one wake-up for the lot; returns their ids."""
+    """Add several events (audience, kind, payload) in order, with one lock, one INSERT per table
+    and one wake-up for the lot; returns their ids."""
     if not events:
         return []
     # Hold the log's lock before taking ids: ids are then handed out in commit order.
@@ -88,24 +88,26 @@ def publish_many(
         {"kind": kind, "audience": codes, "payload": payload, "at": now}
         for codes, (_, kind, payload) in zip(parties, events, strict=True)
     ]
-    ids = [int(i) for i in conn.execute(_INSERT_EVENTS, rows).scalars()]
+    ids = insert_returning_ids(conn, t.stream_events, rows)
     audiences = [
         {"event_id": event_id, "party": party}
         for event_id, codes in zip(ids, parties, strict=True)
         for party in codes
     ]
     if audiences:
-        conn.execute(insert(t.stream_audience), audiences)
+        conn.execute(_INSERT_AUDIENCE, audiences)
     conn.info.setdefault(PUBLISHED, []).extend(ids)
-    if conn.dialect.name == "postgresql":
-        # Delivered to every listening server when (and only if) this transaction commits.
-        conn.execute(select(func.pg_notify(channel(conn), str(ids[-1]))))
+    # Delivered to every listening server when (and only if) this transaction commits; it only
+    # wakes them (they read every event after their last), so once per transaction.
+    if conn.dialect.name == "postgresql" and first_in_transaction(conn, _NOTIFIED):
+        conn.execute(_NOTIFY, {"channel": channel(conn), "id": str(ids[-1])})
     return ids
 
 
-_INSERT_EVENTS = insert(t.stream_events).returning(
-    t.stream_events.c.id, sort_by_parameter_order=True
-)
+# `publish_many`'s statements, built once (building one costs about as much as running it).
+_INSERT_AUDIENCE = insert(t.stream_audience)
+_NOTIFIED = "deconfliction.stream_notified_by"
+_NOTIFY = select(func.pg_notify(bindparam("channel", type_=String), bindparam("id", type_=String)))
 
 
 _channels: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
