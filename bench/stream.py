@@ -17,8 +17,10 @@ then, from this process (httpx):
 The load processes compare `time.time()` with the send time carried in the message text, so
 client and server share this machine's clock. A frame holds one event or an array of the events
 ready together; the clients count frames and events per phase, so the run reports frames per
-FLASH message and the server's CPU per frame. Issue #5 anchors: p99 <= 100 ms with 1,000
-clients, >= 500 messages/s; the poll-based stream measured ~712 ms p99 earlier.
+FLASH message and the server's CPU per frame (also net of what the connected server costs idle,
+measured for IDLE_S seconds before the FLASH phase: keep-alive pings, timers, background
+loops). Issue #5 anchors: p99 <= 100 ms with 1,000 clients, >= 500 messages/s; the poll-based
+stream measured ~712 ms p99 earlier.
 
 Run: ``python -m bench stream``. BENCH_STREAM_CLIENTS, BENCH_STREAM_SUSTAIN_S,
 BENCH_STREAM_DEFLATE=off (clients do not offer per-message compression, so the server does not
@@ -60,6 +62,7 @@ LATENCY_COUNT = 30
 # its delivered receipt to the sender's 30 and the mediator's 20).
 LATENCY_RATE = 2.0
 SENDERS = 32
+IDLE_S = 5.0  # how long the idle server's CPU is measured, once the clients are connected
 DRAIN_S = 30.0  # at most this long after the last POST for the last deliveries
 CONNECT_LIMIT_S = 120.0
 # Shares of the clients: IL receives the FLASH messages, SY the sustained ones; TR (the
@@ -244,6 +247,13 @@ async def send_sustained(base: str, token: str) -> tuple[Sent, float]:
 # -- the run ----------------------------------------------------------------------------------
 
 
+def system_seconds(pid: int) -> float:
+    """The system (kernel) CPU seconds a process has used so far: on loopback, writing a frame
+    to a socket runs the receiving side's TCP work in the sender's system time too."""
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_for(ready: Any, count: int, limit_s: float) -> None:
     deadline = time.monotonic() + limit_s
     while ready.value < count:
@@ -290,18 +300,30 @@ def main() -> None:
         connect_s = time.perf_counter() - began
         print(f"{CLIENTS} clients connected in {connect_s:.1f} s", flush=True)
         base = servers[0].base
+        # What the connected, idle server costs (keep-alive pings, timers, the loops): not the
+        # fan-out's cost, so a second FLASH figure per frame leaves it out.
+        idle_before = sum(seed.cpu_seconds(s.process.pid) for s in servers)
+        time.sleep(IDLE_S)
+        idle_cpu_per_s = (
+            sum(seed.cpu_seconds(s.process.pid) for s in servers) - idle_before
+        ) / IDLE_S
         cpu_before = sum(seed.cpu_seconds(s.process.pid) for s in servers)
+        flash_began = time.perf_counter()
+        system_before = sum(system_seconds(s.process.pid) for s in servers)
         phase.value = PHASES.index("flash")
         flash = asyncio.run(send_flash(base, tokens["tr-duty"]))
         print(f"flash phase: {len(flash.accepted)} accepted", flush=True)
         time.sleep(2.0)  # the last FLASH frames land before the load changes
         flash_cpu_s = sum(seed.cpu_seconds(s.process.pid) for s in servers) - cpu_before
+        flash_idle_s = idle_cpu_per_s * (time.perf_counter() - flash_began)
+        flash_system_s = sum(system_seconds(s.process.pid) for s in servers) - system_before
         phase.value = PHASES.index("sustained")
         sustained, sustained_s = asyncio.run(send_sustained(base, tokens["tr-duty"]))
         print(f"sustained phase: {len(sustained.accepted)} accepted", flush=True)
         last_post = time.time()
         time.sleep(min(DRAIN_S, 5.0 + len(sustained.accepted) / 100))
         server_cpu_s = sum(seed.cpu_seconds(s.process.pid) for s in servers) - cpu_before
+        sustained_cpu_s = server_cpu_s - flash_cpu_s
         stop.set()
         for process in receivers:
             process.join(timeout=60)
@@ -420,8 +442,22 @@ def main() -> None:
                 f" ms, {flash_cpu_s / max(1, flash_frames) * 1e6:.0f} µs",
             ),
             (
+                f"idle server with {CLIENTS} clients: CPU per second / FLASH phase: CPU per "
+                "frame net of it",
+                f"{idle_cpu_per_s * 1e3:.0f} ms / "
+                f"{(flash_cpu_s - flash_idle_s) / max(1, flash_frames) * 1e6:.0f} µs",
+            ),
+            (
+                "FLASH phase: server system (kernel) CPU per frame",
+                f"{flash_system_s / max(1, flash_frames) * 1e6:.0f} µs",
+            ),
+            (
                 "sustained phase: frames / messages delivered to their clients",
                 f"{frames[PHASES.index('sustained')]:,} / {len(rate_delays):,}",
+            ),
+            (
+                "sustained phase: server CPU per accepted message",
+                f"{sustained_cpu_s * 1e3 / max(1, len(sustained.accepted)):.1f} ms",
             ),
             (
                 "server CPU over both phases, per accepted message",

@@ -6,6 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import Engine, event, select
+
+from deconfliction.hotline.service import mark_delivered
+from deconfliction.parties.models import Actor
+from deconfliction.store import tables as t
+from deconfliction.store.db import transaction
 from tests.builders import iso
 from tests.conftest import T0, FakeClock
 from tests.hotline.conftest import Hotline, notice
@@ -305,3 +311,55 @@ def test_bad_messages_are_refused_and_write_nothing(hot: Hotline) -> None:
     )
     assert oversized.status_code == 413
     assert hot.entries() == entries
+
+
+def test_delivered_receipts_for_many_messages_are_given_once_each_in_a_few_statements(
+    hot: Hotline, engine: Engine, clock: FakeClock
+) -> None:
+    """A stream push of many messages gives their receipts in one transaction: each receipt its
+    log entry and its event, but the hotline's statements do not grow with the messages."""
+    sent = [hot.as_("tr-duty").send(**notice(["IL", "SY"]))["id"] for _ in range(6)]
+    il = Actor("il-watch", "IL", "officer", "participant")
+    clock.advance(seconds=5)
+
+    def deliver(ids: list[int]) -> tuple[list[int], int]:
+        statements: list[str] = []
+
+        def seen(*args: Any) -> None:
+            statements.append(args[2])
+
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            with transaction(engine, write=True) as conn:
+                given = mark_delivered(conn, il, ids, clock())
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        return given, len([s for s in statements if "hotline_" in s])
+
+    first, few = deliver(sent[:1])
+    assert first == sent[:1]
+    given, many = deliver([*reversed(sent), sent[0]])  # out of order, repeated, one given
+    assert given == sent[1:]
+    assert many == few == 2  # the UPDATE that sets them and the query of their senders
+    assert deliver(sent)[0] == []  # all given: nothing more
+    facts = hot.facts("message.delivered")
+    assert [(f["message"], f["party"], f["officer"]) for f in facts] == [
+        (m, "IL", "il-watch") for m in sent
+    ]
+    with engine.connect() as conn:
+        events = conn.execute(
+            select(t.stream_events.c.payload, t.stream_events.c.audience)
+            .where(t.stream_events.c.kind == "message.delivered")
+            .order_by(t.stream_events.c.id)
+        ).all()
+    assert [(e.payload["message"], sorted(e.audience)) for e in events] == [
+        (m, ["IL", "TR"]) for m in sent
+    ]
+    inbox = hot.as_("az-med").get("/v1/hotline/inbox").json()  # the mediator sees them all
+    assert {
+        (m["id"], r["party"], r["delivered_by"], r["delivered_at"])
+        for m in inbox
+        for r in m["receipts"]
+    } == {(m, "IL", "il-watch", "2030-01-01T00:00:05Z") for m in sent} | {
+        (m, "SY", None, None) for m in sent
+    }

@@ -216,6 +216,34 @@ def test_a_subscription_that_overflows_drops_what_waited_and_says_so(
     assert asyncio.run(take()) == []
 
 
+def test_a_live_wait_ends_when_woken_with_what_was_pushed_and_a_cancelled_one_leaves_no_waiter(
+    engine: Engine,
+) -> None:
+    def event(n: int) -> StreamEvent:
+        return StreamEvent(id=n, kind="test", at=T0, audience=["IL"], payload={})
+
+    async def run() -> None:
+        hub = StreamHub(engine, fallback_s=3600)
+        sub = await hub.subscribe(Actor("il-duty", "IL", "officer", "participant"))
+        waiting = asyncio.create_task(sub.take())  # no timeout: a WebSocket's wait
+        await asyncio.sleep(0.05)
+        assert not waiting.done() and sub.waiter is not None
+        hub._fan_out([event(1), event(2)])
+        assert [e.id for e in await asyncio.wait_for(waiting, 1)] == [1, 2]
+        assert sub.waiter is None and sub.pending == []
+        cancelled = asyncio.create_task(sub.take())
+        await asyncio.sleep(0.01)
+        cancelled.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cancelled
+        assert sub.waiter is None
+        hub._fan_out([event(3)])  # waking nobody is harmless; the event waits for the next take
+        assert [e.id for e in await asyncio.wait_for(sub.take(), 1)] == [3]
+        await hub.close()
+
+    asyncio.run(run())
+
+
 def test_a_commit_wakes_its_servers_hub_at_once(
     engine: Engine, clock: FakeClock, area: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -47,7 +47,7 @@ from deconfliction.parties.service import OfficerInfo, PartyInfo, directory
 from deconfliction.record import log
 from deconfliction.record.service import record
 from deconfliction.store import tables as t
-from deconfliction.stream.service import publish
+from deconfliction.stream.service import publish, publish_many
 from deconfliction.tracks.models import AlertOut
 
 INCIDENT_CLOCK_SKEW = timedelta(minutes=5)
@@ -67,6 +67,19 @@ _TOUCH_THREAD = (
     update(t.hotline_threads)
     .where(t.hotline_threads.c.id == bindparam("thread"))
     .values(updated_at=bindparam("now"))
+)
+_SENDERS = select(t.hotline_messages.c.id, t.hotline_messages.c.sender_party).where(
+    t.hotline_messages.c.id.in_(bindparam("ids", expanding=True))
+)
+_DELIVER = (
+    update(t.hotline_recipients)
+    .where(
+        t.hotline_recipients.c.message_id.in_(bindparam("ids", expanding=True)),
+        t.hotline_recipients.c.party == bindparam("reader"),
+        t.hotline_recipients.c.delivered_at.is_(None),
+    )
+    .values(delivered_at=bindparam("now"), delivered_by=bindparam("officer"))
+    .returning(t.hotline_recipients.c.message_id)
 )
 # What a conflict's thread carries, without the overlap region (a large JSON value to parse).
 _CONFLICTS_FOR_THREADS = (
@@ -1189,22 +1202,40 @@ def _set_receipt(
     )
     if done.rowcount != 1:
         return False
-    kind = f"message.{receipt}"
-    body = {"message": message_id, "party": actor.party, "officer": actor.officer, "at": iso(now)}
-    record(conn, actor, kind, f"message/{message_id}", body, now)
-    sender = conn.execute(
-        select(t.hotline_messages.c.sender_party).where(t.hotline_messages.c.id == message_id)
-    ).scalar()
-    publish(conn, [actor.party, *([sender] if sender else [])], kind, body, now)
+    _given(conn, actor, receipt, [message_id], now)
     return True
+
+
+def _given(
+    conn: Connection, actor: Actor, receipt: str, message_ids: list[int], now: datetime
+) -> None:
+    """Record and publish receipts just set: each its log entry and its event, for the party
+    and the message's sender (one query and one publish however many)."""
+    kind = f"message.{receipt}"
+    senders = {r.id: r.sender_party for r in conn.execute(_SENDERS, {"ids": message_ids})}
+    events: list[tuple[list[str], str, dict[str, Any]]] = []
+    for m in message_ids:
+        body = {"message": m, "party": actor.party, "officer": actor.officer, "at": iso(now)}
+        record(conn, actor, kind, f"message/{m}", body, now)
+        sender = senders.get(m)
+        events.append(([actor.party, *([sender] if sender else [])], kind, body))
+    publish_many(conn, events, now)
 
 
 def mark_delivered(
     conn: Connection, actor: Actor, message_ids: Iterable[int], now: datetime
 ) -> list[int]:
-    """The actor's client got these messages: the delivered receipts not yet given."""
+    """The actor's client got these messages: the delivered receipts not yet given, set in one
+    conditional UPDATE (a stream push gives many at once)."""
     log.lock(conn)
-    return [m for m in sorted(set(message_ids)) if _set_receipt(conn, actor, m, "delivered", now)]
+    wanted = sorted(set(message_ids))
+    if not wanted:
+        return []
+    params = {"ids": wanted, "reader": actor.party, "now": now, "officer": actor.officer}
+    given: list[int] = sorted(conn.execute(_DELIVER, params).scalars())
+    if given:
+        _given(conn, actor, "delivered", given, now)
+    return given
 
 
 def _own_receipt_row(conn: Connection, actor: Actor, message_id: int) -> Row[Any]:

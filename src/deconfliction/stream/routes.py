@@ -158,14 +158,12 @@ class Session:
         """The WebSocket frames for events ready together (see `frames_of`)."""
         return frames_of([self.text(e) for e in events], FRAME_LIMIT_CHARS)
 
-    async def give_receipts(self, events: list[StreamEvent]) -> None:
-        """The delivered receipts that pushing these events gave, written once per process."""
-        delivered = self.to_deliver(events)
-        if delivered:  # a thread only when there is a receipt to write
-            # First let the other connections woken with this one send (their tasks are queued
-            # ahead): the write's Python work would take the GIL from their sends.
-            await asyncio.sleep(0)
-            await asyncio.to_thread(self.deliver, delivered)
+    async def give_receipts(self, delivered: list[int]) -> None:
+        """Write the delivered receipts that a push gave (`to_deliver`), in a worker thread."""
+        # First let the other connections woken with this one send (their tasks are queued
+        # ahead): the write's Python work would take the GIL from their sends.
+        await asyncio.sleep(0)
+        await asyncio.to_thread(self.deliver, delivered)
 
     def to_deliver(self, events: list[StreamEvent]) -> list[int]:
         """Messages to this officer's party just pushed whose delivered receipt this process
@@ -188,14 +186,14 @@ class Session:
         except Exception:  # the push happened; the next fetch gives the receipt instead
             log.exception("delivered receipts for messages %s not recorded", message_ids)
 
-    def fresh(self, events: list[StreamEvent]) -> list[StreamEvent]:
+    def fresh(self, events: list[StreamEvent], *, from_table: bool) -> list[StreamEvent]:
         """Those to push that were not sent yet; the mark moves past all of them."""
         new = [e for e in events if e.id > self.last]
         if not new:
             return new
         self.last = new[-1].id
-        # The hub pushes only these; a catch-up reads the table, which has every event.
-        return [e for e in new if pushed(self.actor, e)]
+        # The hub pushed the subscription only these; the table has every event it may see.
+        return [e for e in new if pushed(self.actor, e)] if from_table else new
 
 
 def frames_of(texts: list[str], limit: int) -> list[str]:
@@ -235,7 +233,7 @@ async def _events(
     while True:
         if catching_up:
             batch = await asyncio.to_thread(session.catch_up)
-            fresh = session.fresh(batch)
+            fresh = session.fresh(batch, from_table=True)
             if fresh:
                 yield fresh
             if len(batch) >= BATCH:
@@ -249,7 +247,7 @@ async def _events(
         if not taken:
             yield []
             continue
-        fresh = session.fresh(taken)
+        fresh = session.fresh(taken, from_table=False)
         if fresh:
             yield fresh
 
@@ -304,7 +302,9 @@ async def stream_websocket(websocket: WebSocket) -> None:
         async for batch in _events(session, sub, after):
             for frame in session.frames(batch):
                 await websocket.send_text(frame)
-            await session.give_receipts(batch)
+            delivered = session.to_deliver(batch)
+            if delivered:  # most pushes give none: this process gave them already
+                await session.give_receipts(delivered)
 
     # Two tasks for the connection's life, not two per batch: the pump, and a reader that
     # ends when the client goes away.
@@ -352,7 +352,9 @@ async def stream_sse(
                 yield "".join(
                     f"id: {e.id}\nevent: {e.kind}\ndata: {session.text(e)}\n\n" for e in batch
                 )
-                await session.give_receipts(batch)
+                delivered = session.to_deliver(batch)
+                if delivered:
+                    await session.give_receipts(delivered)
         finally:
             hub.unsubscribe(sub)
 

@@ -218,6 +218,9 @@ class Subscription:
     # Set when more than QUEUE_LIMIT waited (a slow client): it catches up from the table.
     overflowed: bool = False
     waiter: asyncio.Future[None] | None = None
+    # The hub's event loop: asking for the running loop costs a getpid() system call, and a
+    # connection waits once per frame.
+    loop: asyncio.AbstractEventLoop | None = None
 
     def push(self, event: StreamEvent) -> None:
         if self.overflowed:
@@ -236,9 +239,12 @@ class Subscription:
         """The events pushed since the last take, waiting for at least one (at most `wait_s`:
         then none). After an overflow, check `overflowed` first: what was pending is gone."""
         if not self.pending and not self.overflowed:
-            self.waiter = asyncio.get_running_loop().create_future()
+            self.waiter = (self.loop or asyncio.get_running_loop()).create_future()
             try:
-                await asyncio.wait_for(self.waiter, wait_s)
+                if wait_s is None:  # a WebSocket waits on the future itself: wait_for costs more
+                    await self.waiter
+                else:
+                    await asyncio.wait_for(self.waiter, wait_s)
             except TimeoutError:
                 return []
             finally:
@@ -313,7 +319,7 @@ class StreamHub:
                 # The hub starts from the newest id read now, before the caller's catch-up.
                 self.last = await asyncio.to_thread(self._latest)
                 self._task = loop.create_task(self._run())
-            sub = Subscription(actor)
+            sub = Subscription(actor, loop=loop)
             self.subscribers.add(sub)
             if actor.sees_all_shared:
                 self._see_all.add(sub)
