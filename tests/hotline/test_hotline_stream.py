@@ -15,7 +15,6 @@ from sqlalchemy import Engine, select
 from starlette.testclient import WebSocketDenialResponse, WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
-from deconfliction.hotline.service import open_thread_for_conflict
 from deconfliction.parties.models import Actor
 from deconfliction.store import tables as t
 from deconfliction.store.db import transaction
@@ -249,9 +248,7 @@ def test_bad_stream_requests_are_refused(hot: Hotline) -> None:
     assert issubclass(WebSocketDenialResponse, WebSocketDisconnect)
 
 
-def test_a_detected_conflict_opens_a_thread_and_is_pushed(
-    hot: Hotline, engine: Engine, clock: FakeClock
-) -> None:
+def test_a_detected_conflict_opens_a_thread_and_is_pushed(hot: Hotline, engine: Engine) -> None:
     hot.as_("tr-duty").post("/v1/activities", json=activity(volume(36.0, 34.0)))
     filed = hot.as_("il-duty").post("/v1/activities", json=activity(volume(36.1, 34.1))).json()
     [conflict] = filed["conflicts"]
@@ -260,7 +257,9 @@ def test_a_detected_conflict_opens_a_thread_and_is_pushed(
     tr = Actor(officer="tr-duty", party="TR", role="officer", party_kind="participant")
     with transaction(engine, write=False) as conn:
         waiting = len(events_after(conn, tr, 0))
-        thread_id = open_thread_for_conflict(conn, conflict["id"], clock())  # already open: same
+        thread_id = conn.execute(
+            select(t.hotline_threads.c.id).where(t.hotline_threads.c.conflict_id == conflict["id"])
+        ).scalar_one()  # exactly one thread for the conflict
     with hot.client.websocket_connect(f"/v1/stream?after=0&token={hot.tokens['tr-duty']}") as ws:
         events = receive(ws, waiting)
     by_kind = {e["kind"]: e for e in events}

@@ -19,7 +19,6 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Row, and_, bindparam, exists, insert, or_, select, update
 
 from deconfliction.activities.visibility import readable_ids
-from deconfliction.conflicts.models import ConflictOut
 from deconfliction.errors import Conflict, Forbidden, Invalid, NotFound
 from deconfliction.hotline import templates
 from deconfliction.hotline.models import (
@@ -81,22 +80,6 @@ _DELIVER = (
     .values(delivered_at=bindparam("now"), delivered_by=bindparam("officer"))
     .returning(t.hotline_recipients.c.message_id)
 )
-# What a conflict's thread carries, without the overlap region (a large JSON value to parse).
-_CONFLICTS_FOR_THREADS = (
-    select(
-        t.conflicts.c.id,
-        t.conflicts.c.party_a,
-        t.conflicts.c.party_b,
-        t.conflicts.c.severity,
-        t.conflicts.c.lower_m,
-        t.conflicts.c.upper_m,
-        t.conflicts.c.start,
-        t.conflicts.c.end,
-    )
-    .where(t.conflicts.c.id.in_(bindparam("ids", expanding=True)))
-    .order_by(t.conflicts.c.id)
-)
-
 # --- helpers ----------------------------------------------------------------------------------
 
 
@@ -594,7 +577,7 @@ def _check_references(
         if replied.type != "query":
             raise Invalid(f"in_reply_to: message {message.in_reply_to} is a {replied.type}")
     if message.deconfliction is not None:
-        # Imported here: conflict detection calls this module (open_thread_for_conflict).
+        # Imported here: conflict detection calls this module (open_threads_for_conflicts).
         from deconfliction.conflicts.service import get as get_conflict
 
         if message.deconfliction.conflict is not None:
@@ -751,24 +734,6 @@ def _post(
     return Posted(message, rows, configs)
 
 
-def open_thread_for_conflict(conn: Connection, conflict: int | ConflictOut, now: datetime) -> int:
-    """Open the hotline thread of a detected conflict to both parties (once per conflict): a
-    request for deconfliction from the system with the overlap, URGENT for a high severity
-    conflict, else ROUTINE. Call it in the transaction that records the conflict. Returns the
-    thread id."""
-    conflict_id = conflict if isinstance(conflict, int) else conflict.id
-    log.lock(conn)
-    existing = conn.execute(
-        select(t.hotline_threads.c.id).where(t.hotline_threads.c.conflict_id == conflict_id)
-    ).scalar()
-    if existing is not None:
-        return int(existing)
-    row = conn.execute(_CONFLICTS_FOR_THREADS, {"ids": [conflict_id]}).first()
-    if row is None:
-        raise NotFound(f"no conflict {conflict_id}")
-    return _open_conflict_thread(conn, row, now, parties(conn))
-
-
 class NewConflict(NamedTuple):
     """What a new conflict's thread says, as the write that records it knows it."""
 
@@ -783,12 +748,11 @@ class NewConflict(NamedTuple):
 
 
 def _open_conflict_thread(
-    conn: Connection,
-    row: NewConflict | Row[*tuple[Any, ...]],
-    now: datetime,
-    known: dict[str, PartyInfo],
+    conn: Connection, row: NewConflict, now: datetime, known: dict[str, PartyInfo]
 ) -> int:
-    conflict_id = int(row.id)
+    """The hotline thread of one new conflict to both parties: a request for deconfliction from
+    the system with the overlap, URGENT for a high severity conflict, else ROUTINE."""
+    conflict_id = row.id
     to = sorted({row.party_a, row.party_b})
     thread_id = _open_thread(
         conn, f"conflict #{conflict_id}", to, None, now, conflict_id=conflict_id
@@ -914,9 +878,9 @@ def open_thread_for_alert(
 def open_threads_for_conflicts(
     conn: Connection, conflicts: Sequence[NewConflict], now: datetime
 ) -> dict[int, int]:
-    """:func:`open_thread_for_conflict` for the conflicts one write just created (in id order;
-    none has a thread yet), batched: one thread per pair of parties (a plan crossing five
-    activities of another party opens one thread, not five) whose request lists every
+    """The hotline threads of the conflicts one write just created (in id order; none has a
+    thread yet), in that write's transaction: one thread per pair of parties (a plan crossing
+    five activities of another party opens one thread, not five) whose request lists every
     conflict, URGENT when any is high. Returns conflict -> thread."""
     if not conflicts:
         return {}
