@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from unittest.mock import patch
 
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Connection, Engine, event, select
 
 from deconfliction.conflicts.detection import stored_volume
 from deconfliction.detect.cells import cells_covering
+from deconfliction.store import db
 from deconfliction.store import tables as t
 from deconfliction.store.db import insert_returning_ids, transaction
 from tests.api.conftest import Api
@@ -20,7 +22,8 @@ from tests.conftest import T0
 
 @contextmanager
 def inserts_into(engine: Engine, table: str) -> Iterator[list[str]]:
-    """The INSERT statements into ``table`` sent while the block runs."""
+    """The INSERT statements into ``table`` sent while the block runs: by SQLAlchemy, or on
+    SQLite's driver (`store.db.run_rows`)."""
     sent: list[str] = []
 
     def seen(*args: Any) -> None:
@@ -28,9 +31,16 @@ def inserts_into(engine: Engine, table: str) -> Iterator[list[str]]:
         if statement.startswith(f"INSERT INTO {table} "):
             sent.append(statement)
 
+    on_driver = db._on_driver
+
+    def on_driver_seen(conn: Connection, plan: Any, values: list[tuple[Any, ...]]) -> int:
+        seen(conn, None, plan.sql)
+        return on_driver(conn, plan, values)
+
     event.listen(engine, "before_cursor_execute", seen)
     try:
-        yield sent
+        with patch.object(db, "_on_driver", on_driver_seen):
+            yield sent
     finally:
         event.remove(engine, "before_cursor_execute", seen)
 

@@ -39,6 +39,7 @@ from deconfliction.parties.models import Actor
 from deconfliction.parties.service import area_minima, party_kinds, require_acting
 from deconfliction.record.service import record
 from deconfliction.store import tables as t
+from deconfliction.store.db import insert_row, run_rows
 from deconfliction.volumes import iso, volume_json
 from deconfliction.zones.service import list_zones
 
@@ -65,7 +66,8 @@ def notify(
     volumes = _future_volumes(activity, now)
     recipients = _recipients(conn, actor, activity.notified_to)
     findings, late_zones = _detect(conn, actor, volumes, now, index)
-    activity_id = conn.execute(
+    aid = insert_row(
+        conn,
         _INSERT_ACTIVITY,
         {
             "party": actor.party,
@@ -81,9 +83,7 @@ def notify(
             "created_at": now,
             "updated_at": now,
         },
-    ).inserted_primary_key
-    assert activity_id is not None
-    aid = int(activity_id[0])
+    )
     record(
         conn,
         actor,
@@ -217,23 +217,26 @@ def _file_plan(
     is on every notification's path; tests hold it equal to what a read returns)."""
     geometries = [volume_json(v) for v in volumes]
     route = activity.route.model_dump(mode="json") if activity.route else None
-    conn.execute(
+    run_rows(
+        conn,
         _INSERT_VERSION,
-        {
-            "activity_id": filed.activity_id,
-            "version": filed.version,
-            "volumes": geometries,
-            "route": route,
-            "late_zones": filed.late_zones,
-            "author": actor.officer,
-            "created_at": now,
-        },
+        [
+            {
+                "activity_id": filed.activity_id,
+                "version": filed.version,
+                "volumes": geometries,
+                "route": route,
+                "late_zones": filed.late_zones,
+                "author": actor.officer,
+                "created_at": now,
+            }
+        ],
     )
-    if filed.recipients:
-        conn.execute(
-            _INSERT_RECIPIENT,
-            [{"activity_id": filed.activity_id, "party": code} for code in filed.recipients],
-        )
+    run_rows(
+        conn,
+        _INSERT_RECIPIENT,
+        [{"activity_id": filed.activity_id, "party": code} for code in filed.recipients],
+    )
     index_volumes(conn, filed.activity_id, filed.version, actor.party, volumes, geometries)
     created = conflicts.record_findings(
         conn, actor, filed.activity_id, filed.version, filed.findings, now

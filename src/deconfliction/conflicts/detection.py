@@ -55,7 +55,7 @@ from deconfliction.detect.strategic import (
 from deconfliction.geo.projection import footprint_box
 from deconfliction.parties.models import MinimaConfig
 from deconfliction.store import tables as t
-from deconfliction.store.db import insert_returning_ids
+from deconfliction.store.db import insert_returning_ids, run_rows
 from deconfliction.zones.models import ZoneOut
 from deconfliction.zones.service import zone_schedule, zone_volume
 
@@ -609,7 +609,8 @@ def index_volumes(
             for i, (volume, geometry) in enumerate(zip(volumes, geometries, strict=True))
         ],
     )
-    conn.execute(
+    run_rows(
+        conn,
         _INSERT_CELLS,
         [
             {"cell": cell, "volume_id": volume_id}

@@ -29,7 +29,7 @@ from deconfliction.parties.models import Actor
 from deconfliction.parties.service import area_minima, require_acting
 from deconfliction.record.service import record
 from deconfliction.store import tables as t
-from deconfliction.store.db import insert_returning_ids
+from deconfliction.store.db import insert_returning_ids, run_rows
 from deconfliction.stream.service import publish_many
 from deconfliction.zones.models import ZoneOut
 from deconfliction.zones.service import list_zones, zone_volume
@@ -140,7 +140,8 @@ def _record(
         ) in zip(findings, overlaps, sides, strict=True)
     ]
     ids = insert_returning_ids(conn, t.conflicts, rows)
-    conn.execute(
+    run_rows(
+        conn,
         _INSERT_STANCES,
         [
             {

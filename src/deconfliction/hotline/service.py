@@ -46,6 +46,7 @@ from deconfliction.parties.service import OfficerInfo, PartyInfo, directory
 from deconfliction.record import log
 from deconfliction.record.service import record
 from deconfliction.store import tables as t
+from deconfliction.store.db import insert_row, run_rows
 from deconfliction.stream.service import publish, publish_many
 from deconfliction.tracks.models import AlertOut
 
@@ -605,7 +606,8 @@ def _open_thread(
     conflict_id: int | None = None,
     channel: str | None = None,
 ) -> int:
-    made = conn.execute(
+    thread_id = insert_row(
+        conn,
         _INSERT_THREAD,
         {
             "subject": subject,
@@ -615,10 +617,9 @@ def _open_thread(
             "created_at": now,
             "updated_at": now,
         },
-    ).inserted_primary_key
-    assert made is not None
-    thread_id = int(made[0])
-    conn.execute(
+    )
+    run_rows(
+        conn,
         _INSERT_THREAD_PARTIES,
         [{"thread_id": thread_id, "party": p} for p in sorted(set(members))],
     )
@@ -675,9 +676,7 @@ def _post(
         "copied": copied,
         "created_at": created,
     }
-    made = conn.execute(_INSERT_MESSAGE, message).inserted_primary_key
-    assert made is not None
-    message_id = message["id"] = int(made[0])
+    message_id = message["id"] = insert_row(conn, _INSERT_MESSAGE, message)
     officers = directory(conn).officers
     # The recipients' ladders, and the sender's time zone to render the answer in.
     configs = party_configs(conn, [*to, *([actor.party] if actor else [])])
@@ -707,7 +706,7 @@ def _post(
                 "acknowledged_by": None,
             }
         )
-    conn.execute(_INSERT_RECIPIENTS, rows)
+    run_rows(conn, _INSERT_RECIPIENTS, rows)
     if not new_thread:
         conn.execute(_TOUCH_THREAD, {"thread": thread_id, "now": now})
     record(

@@ -36,7 +36,7 @@ from deconfliction.ledger.merkle import (
 )
 from deconfliction.ledger.signing import key_id, private_key_from_seed, public_key_bytes, sign
 from deconfliction.store import tables as t
-from deconfliction.store.db import first_in_transaction
+from deconfliction.store.db import first_in_transaction, run_rows
 
 T = TypeVar("T")
 
@@ -248,9 +248,9 @@ def append_at(
             }
         )
     _BORDERS[_database(conn)] = (state.size, leaf, list(state.border))
-    conn.execute(_INSERT_NODES, nodes)
-    conn.execute(_INSERT_ENTRIES, rows)
-    conn.execute(_SET_SIZE, {"new_size": state.size})
+    run_rows(conn, _INSERT_NODES, nodes)
+    run_rows(conn, _INSERT_ENTRIES, rows)
+    run_rows(conn, _SET_SIZE, [{"new_size": state.size}])
     return list(range(size, state.size))
 
 
