@@ -34,7 +34,7 @@ from deconfliction.parties.routes import router as parties_router
 from deconfliction.record import log
 from deconfliction.record.routes import router as record_router
 from deconfliction.reports.routes import router as reports_router
-from deconfliction.store.db import is_sqlite, transaction
+from deconfliction.store.db import is_sqlite, loop_engine, transaction
 from deconfliction.stream.routes import router as stream_router
 from deconfliction.stream.service import publish
 from deconfliction.tracks.loop import Live, LoopConfig
@@ -163,6 +163,9 @@ def create_app(
         hub = getattr(_app.state, "stream_hub", None)
         if hub is not None:
             await hub.close()
+        loop_reads = _app.state.services.loop_reads
+        if loop_reads is not None:
+            loop_reads.dispose()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -179,7 +182,9 @@ def create_app(
             memory.build(conn, clock())
         index = memory
     app.state.live = live
-    app.state.services = Services(engine=engine, clock=clock, index=index)
+    app.state.services = Services(
+        engine=engine, clock=clock, index=index, loop_reads=loop_engine(engine)
+    )
 
     @app.exception_handler(Problem)
     async def on_problem(_request: Request, exc: Problem) -> JSONResponse:

@@ -1,6 +1,6 @@
-"""`store.db.run_rows` and `insert_row`: on SQLite they bypass SQLAlchemy's execution path, so
-what they store must be exactly what SQLAlchemy would store, and their errors must be
-SQLAlchemy's; elsewhere SQLAlchemy runs them."""
+"""`store.db.run_rows`, `insert_row` and `fetch_rows`: on SQLite they bypass SQLAlchemy's
+execution path, so what they store and read must be exactly what SQLAlchemy would store and
+read, and their errors must be SQLAlchemy's; elsewhere SQLAlchemy runs them."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, insert, select, text, update
+from sqlalchemy import Engine, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from deconfliction.store import tables as t
-from deconfliction.store.db import insert_row, run_rows, transaction
+from deconfliction.store.db import fetch_rows, insert_row, run_rows, transaction
 from tests.conftest import T0
 
 NODES = insert(t.ledger_nodes)
@@ -107,3 +107,20 @@ def test_a_refused_row_raises_sqlalchemy_s_error_and_writes_none_of_the_batch(
     with engine.connect() as conn:
         held = conn.execute(text("SELECT idx, hash FROM ledger_nodes ORDER BY idx")).all()
     assert [(i, bytes(h)) for i, h in held] == [(5, b"x" * 32)]
+
+
+def test_rows_read_by_the_driver_are_sqlalchemy_s_rows(engine: Engine) -> None:
+    by_idx = select(t.entries).where(t.entries.c.idx >= bindparam("low")).order_by(t.entries.c.idx)
+    wanted = select(t.entries.c.idx).where(t.entries.c.idx.in_(bindparam("ids", expanding=True)))
+    with transaction(engine, write=True) as conn:
+        run_rows(conn, ENTRIES, [entry_row(0), entry_row(1, supersedes="ef" * 32)])
+        fetched = fetch_rows(conn, by_idx, {"low": 0})
+        assert [tuple(r) for r in fetched] == [tuple(r) for r in conn.execute(by_idx, {"low": 0})]
+        assert fetched[1].supersedes == "ef" * 32
+        assert fetched[0].supersedes is None
+        assert fetched[0].integrated_at == T0 + timedelta(microseconds=123456)
+        assert fetched[0].payload == entry_row(0)["payload"]
+        assert fetched[0].server_held_key is True
+        assert fetch_rows(conn, by_idx, {"low": 2}) == []
+        # An expanding IN list is SQLAlchemy's to run.
+        assert [r.idx for r in fetch_rows(conn, wanted, {"ids": [1, 5]})] == [1]

@@ -33,7 +33,7 @@ def inserts_into(engine: Engine, table: str) -> Iterator[list[str]]:
 
     on_driver = db._on_driver
 
-    def on_driver_seen(conn: Connection, plan: Any, values: list[tuple[Any, ...]]) -> int:
+    def on_driver_seen(conn: Connection, plan: Any, values: list[list[Any]]) -> int:
         seen(conn, None, plan.sql)
         return on_driver(conn, plan, values)
 

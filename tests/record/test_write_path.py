@@ -91,6 +91,34 @@ def test_group_commit_runs_queued_writes_in_one_transaction_and_rolls_back_one_a
     engine.dispose()
 
 
+def test_a_write_alone_in_its_batch_runs_without_a_savepoint_and_fails_alone(
+    tmp_path: Any,
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'alone.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE written (n INTEGER PRIMARY KEY)"))
+    sent: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+
+    def insert(n: int, fail: bool) -> Callable[[Connection], int]:
+        def work(conn: Connection) -> int:
+            conn.execute(text("INSERT INTO written VALUES (:n)"), {"n": n})
+            if fail:
+                raise ValueError(f"write {n} fails after its insert")
+            return n
+
+        return work
+
+    group = GroupCommit()
+    with pytest.raises(ValueError, match="write 1 fails"):
+        group.run(engine, insert(1, fail=True))
+    assert group.run(engine, insert(2, fail=False)) == 2
+    assert not [s for s in sent if "SAVEPOINT" in s]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT n FROM written")).scalars().all() == [2]
+    engine.dispose()
+
+
 def test_group_commit_answers_every_write_of_a_batch_whose_commit_fails(tmp_path: Any) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'fails.db'}")
     with engine.begin() as conn:

@@ -29,7 +29,7 @@ from deconfliction.agreements.rules import (
 from deconfliction.parties.models import Actor
 from deconfliction.record.service import record
 from deconfliction.store import tables as t
-from deconfliction.store.db import transaction
+from deconfliction.store.db import fetch_rows, transaction
 from deconfliction.volumes import footprint_from_json, volume_from_json
 
 # The longest time buffer a separation rule may carry: plans further apart never matter.
@@ -44,7 +44,7 @@ _BINDING = (
 
 
 def bindings(conn: Connection) -> list[Binding]:
-    rows = conn.execute(_BINDING).all()
+    rows = fetch_rows(conn, _BINDING)
     if not rows:
         return []
     parties: dict[int, list[str]] = {}

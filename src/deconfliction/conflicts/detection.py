@@ -55,7 +55,7 @@ from deconfliction.detect.strategic import (
 from deconfliction.geo.projection import footprint_box
 from deconfliction.parties.models import MinimaConfig
 from deconfliction.store import tables as t
-from deconfliction.store.db import insert_returning_ids, run_rows
+from deconfliction.store.db import fetch_rows, insert_returning_ids, run_rows
 from deconfliction.zones.models import ZoneOut
 from deconfliction.zones.service import zone_schedule, zone_volume
 
@@ -293,7 +293,7 @@ class MemoryIndex(CellIndex):
         now: datetime,
     ) -> list[StoredVolume]:
         with self.lock:
-            new = conn.execute(_VOLUMES_AFTER, {"after": self.last_id}).all()
+            new = fetch_rows(conn, _VOLUMES_AFTER, {"after": self.last_id})
             for row in new:
                 # One insert each: a catch-up is a few rows, merged into the grid only when
                 # the index's delta is full (a bulk load would merge on every write).

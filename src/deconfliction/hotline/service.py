@@ -46,7 +46,7 @@ from deconfliction.parties.service import OfficerInfo, PartyInfo, directory
 from deconfliction.record import log
 from deconfliction.record.service import record
 from deconfliction.store import tables as t
-from deconfliction.store.db import insert_row, run_rows
+from deconfliction.store.db import fetch_rows, insert_row, run_rows
 from deconfliction.stream.service import publish, publish_many
 from deconfliction.tracks.models import AlertOut
 
@@ -233,13 +233,15 @@ def _copy_ladder(
 # --- channels ---------------------------------------------------------------------------------
 
 
-def _channel_row(conn: Connection, pair: str) -> Row[Any] | None:
-    return conn.execute(_CHANNEL, {"pair": pair}).first()
+def _channel_row(conn: Connection, pair: str) -> Any:
+    """The channel's row (its columns as attributes), or None."""
+    found = fetch_rows(conn, _CHANNEL, {"pair": pair})
+    return found[0] if found else None
 
 
 def ensure_channel(
     conn: Connection, a: str, b: str, now: datetime, known: dict[str, PartyInfo]
-) -> Row[Any]:
+) -> Any:
     """The channel's row, made with the defaults if it is new (call holding the log's lock)."""
     pair = pair_id(a, b)
     row = _channel_row(conn, pair)
@@ -292,7 +294,7 @@ def ensure_channels(conn: Connection, now: datetime) -> int:
     return len(missing)
 
 
-def _channel_out(row: Row[Any]) -> ChannelOut:
+def _channel_out(row: Any) -> ChannelOut:
     return ChannelOut(
         id=row.pair,
         parties=[row.party_a, row.party_b],
@@ -340,7 +342,7 @@ def get_channel(conn: Connection, actor: Actor, pair: str) -> ChannelOut:
     return _channel_out(row)
 
 
-def _channel_for_change(conn: Connection, actor: Actor, pair: str, now: datetime) -> Row[Any]:
+def _channel_for_change(conn: Connection, actor: Actor, pair: str, now: datetime) -> Any:
     log.lock(conn)
     a, b = _visible_channel(conn, actor, pair)
     if actor.party not in (a, b) and not actor.sees_all_shared:

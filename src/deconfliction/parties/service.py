@@ -15,6 +15,7 @@ from deconfliction.errors import Conflict, Forbidden, NotFound, Unauthorized
 from deconfliction.parties.models import Actor, AreaConfig, MinimaConfig, OfficerOut, PartyOut
 from deconfliction.record.keys import KeyMaterial, init_keys
 from deconfliction.store import tables as t
+from deconfliction.store.db import fetch_rows
 
 TOKEN_LIFETIME = timedelta(days=90)
 
@@ -167,7 +168,8 @@ _TOKEN = (
 
 def authenticate(conn: Connection, token: str, now: datetime) -> Actor:
     # The lookup is by hash, so the comparison never touches the secret itself.
-    row = conn.execute(_TOKEN, {"hash": token_hash(token)}).first()
+    found = fetch_rows(conn, _TOKEN, {"hash": token_hash(token)})
+    row = found[0] if found else None
     if row is None:
         raise Unauthorized("unknown token")
     if row.revoked_at is not None:

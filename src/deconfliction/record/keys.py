@@ -38,6 +38,7 @@ from deconfliction.ledger.signing import (
 )
 from deconfliction.record.log import LogKey, append, log_key, new_nonce, rfc3339, store_log_key
 from deconfliction.store import tables as t
+from deconfliction.store.db import fetch_rows
 
 ROOT_AUTHOR = "root"
 
@@ -246,9 +247,10 @@ _MADE_KEYS_MAX = 10_000
 def officer_key(conn: Connection, officer: str, kid: str | None = None) -> OfficerKey:
     """The officer's valid key: the one named by `kid`, else the newest."""
     if kid is None:
-        row = conn.execute(_NEWEST_KEY, {"officer": officer}).first()
+        found = fetch_rows(conn, _NEWEST_KEY, {"officer": officer})
     else:
-        row = conn.execute(_NAMED_KEY, {"officer": officer, "kid": kid}).first()
+        found = fetch_rows(conn, _NAMED_KEY, {"officer": officer, "kid": kid})
+    row = found[0] if found else None
     if row is None:
         what = f"key {kid}" if kid else "key"
         raise Forbidden(f"officer {officer} has no valid certified {what}")

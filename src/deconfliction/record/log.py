@@ -36,7 +36,7 @@ from deconfliction.ledger.merkle import (
 )
 from deconfliction.ledger.signing import key_id, private_key_from_seed, public_key_bytes, sign
 from deconfliction.store import tables as t
-from deconfliction.store.db import first_in_transaction, run_rows
+from deconfliction.store.db import fetch_rows, first_in_transaction, run_rows
 
 T = TypeVar("T")
 
@@ -199,7 +199,7 @@ def lock_end(conn: Connection) -> LogEnd:
     """Take the log's lock, the one `ledger_state` row (FOR UPDATE on PostgreSQL; SQLite has one
     writer), and read the log's size and last leaf in the same query. The lock is held until
     the transaction ends, so writers take it as late as they can: just before they commit."""
-    row = conn.execute(_LOCK_END).one()
+    [row] = fetch_rows(conn, _LOCK_END)
     return LogEnd(int(row.size), row.leaf_hash)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections import deque
+from collections import deque, namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -25,9 +25,22 @@ from typing import Any, TypeVar, cast
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event, func, insert, select
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    Insert,
+    Select,
+    Table,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import Executable
 
@@ -44,7 +57,8 @@ def database_url(explicit: str | None = None) -> str:
     return explicit or os.environ.get("DECONFLICTION_DB") or DEFAULT_URL
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, one_connection: bool = False) -> Engine:
+    """An engine for ``url``; with ``one_connection``, of a single connection, kept open."""
     parsed = make_url(url)
     # JSON columns (conflict regions, plans, event payloads, answers) through orjson: several
     # times faster than the standard encoder on a region's coordinates.
@@ -52,13 +66,30 @@ def make_engine(url: str) -> Engine:
         "json_serializer": dumps_json,
         "json_deserializer": orjson.loads,
     }
+    if one_connection:
+        json_options["poolclass"] = StaticPool
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **json_options
         )
         _sqlite_pragmas(engine)
         return engine
+    if one_connection:
+        return create_engine(url, pool_pre_ping=True, **json_options)
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **json_options)
+
+
+def loop_engine(engine: Engine) -> Engine | None:
+    """An engine for the reads an event loop makes itself (a request's token), or None where
+    they belong in the thread pool.
+
+    On an SQLite file: one connection of its own that only the loop's thread uses, so such a
+    read never waits for the pool that the worker threads share; a local read in WAL mode
+    costs less than the hop to a worker thread. Elsewhere a read crosses the network (and an
+    in-memory SQLite database is another database on another connection)."""
+    if not is_sqlite(engine) or engine.url.database in (None, "", ":memory:"):
+        return None
+    return make_engine(engine.url.render_as_string(hide_password=False), one_connection=True)
 
 
 def dumps_json(value: Any) -> str:
@@ -198,14 +229,19 @@ class GroupCommit:
             with engine.connect() as conn:
                 conn.info["write"] = True
                 with conn.begin():
-                    for write in batch:
-                        try:
-                            with conn.begin_nested():
-                                write.result = write.work(conn)
-                        except Exception as exc:  # this write is rolled back alone
-                            write.error = exc
+                    if len(batch) == 1:
+                        # Alone, it needs no savepoint: failing, it rolls the transaction back.
+                        batch[0].result = batch[0].work(conn)
+                    else:
+                        for write in batch:
+                            try:
+                                with conn.begin_nested():
+                                    write.result = write.work(conn)
+                            except Exception as exc:  # this write is rolled back alone
+                                write.error = exc
         except BaseException as exc:
-            # The commit failed (or the batch was interrupted): none of the batch is written.
+            # A write alone failed, the commit failed or the batch was interrupted: none of the
+            # batch is written.
             for write in batch:
                 write.result, write.error = None, exc
             if not isinstance(exc, Exception):
@@ -274,7 +310,37 @@ def insert_row(conn: Connection, statement: Insert, row: Mapping[str, Any]) -> i
     return _on_driver(conn, plan, [plan.bind(row)])
 
 
-def _on_driver(conn: Connection, plan: _DriverPlan, values: list[tuple[Any, ...]]) -> int:
+def fetch_rows(
+    conn: Connection, statement: Select[Any], params: Mapping[str, Any] | None = None
+) -> Sequence[Any]:
+    """The rows of a constant SELECT, each with its columns as attributes, for reads on every
+    request's path: on SQLite by way of the driver as `run_rows`, the values read through the
+    columns' own processors (what SQLAlchemy would give); elsewhere SQLAlchemy's rows."""
+    given = params or {}
+    plan = _driver_plan(conn, statement, tuple(given))
+    if plan is None or plan.row is None:
+        return conn.execute(statement, dict(given)).all()
+    dbapi_conn = conn.connection.dbapi_connection
+    assert dbapi_conn is not None
+    try:
+        raw = dbapi_conn.execute(plan.sql, plan.bind(given)).fetchall()
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(
+            plan.sql, [given], exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+        ) from exc
+    make, results = plan.row, plan.results
+    if not results:
+        return [make._make(values) for values in raw]
+    rows = []
+    for values in raw:
+        read = list(values)
+        for at, process in results:
+            read[at] = process(read[at])
+        rows.append(make._make(read))
+    return rows
+
+
+def _on_driver(conn: Connection, plan: _DriverPlan, values: list[list[Any]]) -> int:
     """Run the plan once per tuple of values; the last row id (SQLite's rowid)."""
     dbapi_conn = conn.connection.dbapi_connection
     assert dbapi_conn is not None
@@ -297,25 +363,37 @@ def _on_driver(conn: Connection, plan: _DriverPlan, values: list[tuple[Any, ...]
 class _DriverPlan:
     sql: str
     keys: tuple[str, ...]  # the bound values' names, in the statement's order
-    processors: tuple[Callable[[Any], Any] | None, ...]
     # Per position: whether the row gives the value, or the statement itself (its WHERE's
     # literals), and then that value.
     given: tuple[bool, ...]
     fixed: tuple[Any, ...]
+    # The positions whose values a column's processor converts (most bind as they are).
+    processed: tuple[tuple[int, Callable[[Any], Any]], ...]
+    # A SELECT's rows: their type (columns by name), and the columns a processor reads.
+    row: type[Any] | None = None
+    results: tuple[tuple[int, Callable[[Any], Any]], ...] = ()
 
-    def bind(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
-        values = (
+    def bind(self, row: Mapping[str, Any]) -> list[Any]:
+        values = [
             row[key] if given else fixed
             for key, given, fixed in zip(self.keys, self.given, self.fixed, strict=True)
-        )
-        return tuple(
-            value if process is None else process(value)
-            for value, process in zip(values, self.processors, strict=True)
-        )
+        ]
+        for at, process in self.processed:
+            values[at] = process(values[at])
+        return values
 
 
+_NOT_JUST_BINDING = (
+    "insert_prefetch",
+    "update_prefetch",
+    "postfetch",
+    "post_compile_params",
+    "literal_execute_params",
+    "effective_returning",
+)
 _PLANS: dict[tuple[int, tuple[str, ...]], tuple[Executable, _DriverPlan | None]] = {}
 _PLANS_LOCK = threading.Lock()
+_PLANS_MAX = 1_000
 
 
 def _driver_plan(
@@ -337,27 +415,45 @@ def _driver_plan(
         ),
     )
     plan: _DriverPlan | None = None
-    simple = not (
-        compiled.insert_prefetch
-        or compiled.postfetch
-        or compiled.post_compile_params
-        or compiled.literal_execute_params
-        or compiled.effective_returning
-    )
+    # Python-side defaults, expanding IN lists, RETURNING: SQLAlchemy's part, not binding.
+    simple = not any(getattr(compiled, name, None) for name in _NOT_JUST_BINDING)
     if simple and compiled.positiontup is not None:
         names = tuple(compiled.positiontup)
         binds = [compiled.binds[name] for name in names]
+        processors = [b.type.dialect_impl(dialect).bind_processor(dialect) for b in binds]
         plan = _DriverPlan(
             sql=compiled.string,
             keys=names,
-            processors=tuple(b.type.dialect_impl(dialect).bind_processor(dialect) for b in binds),
             given=tuple(name in keys for name in names),
             fixed=tuple(b.effective_value for b in binds),
+            processed=tuple((at, p) for at, p in enumerate(processors) if p is not None),
+            **_reading(statement, dialect),
         )
     with _PLANS_LOCK:
+        if len(_PLANS) >= _PLANS_MAX:  # only constant statements belong here; never grow
+            _PLANS.clear()
         # Held with its statement: an id is not reused while the statement lives.
         _PLANS[key] = (statement, plan)
     return plan
+
+
+def _reading(statement: Executable, dialect: Dialect) -> dict[str, Any]:
+    """A SELECT's row type and result processors, when its columns have distinct names."""
+    if not isinstance(statement, Select):
+        return {}
+    columns = list(statement.selected_columns)
+    names = [c.key for c in columns if c.key is not None and c.key.isidentifier()]
+    if len(set(names)) != len(columns):
+        return {}
+    try:
+        row = namedtuple("DriverRow", names)  # type: ignore[misc]
+    except ValueError:  # a name a tuple cannot take (a keyword, a leading underscore)
+        return {}
+    processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+    return {
+        "row": row,
+        "results": tuple((at, p) for at, p in enumerate(processors) if p is not None),
+    }
 
 
 def insert_returning_ids(
@@ -380,7 +476,7 @@ def insert_returning_ids(
         return [int(i) for i in conn.execute(returning, list(rows)).scalars()]
     if len(rows) == 1:
         return [insert_row(conn, explicit, rows[0])]
-    first = int(conn.execute(highest).scalar_one()) + 1
+    first = int(fetch_rows(conn, highest)[0][0]) + 1
     ids = list(range(first, first + len(rows)))
     run_rows(conn, explicit, [{**row, "id": i} for i, row in zip(ids, rows, strict=True)])
     return ids
@@ -393,5 +489,5 @@ def _id_statements(table: Table) -> tuple[Any, Any, Any]:
     return (
         insert(table).returning(table.c.id, sort_by_parameter_order=True),
         insert(table),
-        select(func.coalesce(func.max(table.c.id), 0)),
+        select(func.coalesce(func.max(table.c.id), 0).label("highest")),
     )

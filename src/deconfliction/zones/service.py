@@ -18,6 +18,7 @@ from deconfliction.parties.models import Actor
 from deconfliction.parties.service import party_kinds, require_acting
 from deconfliction.record.service import record
 from deconfliction.store import tables as t
+from deconfliction.store.db import fetch_rows
 from deconfliction.volumes import footprint_from_json, footprint_json
 from deconfliction.zones.models import ConsentOut, ZoneIn, ZoneOut
 
@@ -197,7 +198,9 @@ def list_zones(
         query = query.where(t.zones.c.valid_from <= active_at).where(
             (t.zones.c.valid_to.is_(None)) | (t.zones.c.valid_to > active_at)
         )
-    rows = conn.execute(query).all()
+    # The zones in force, read on every filing, by way of the driver; a filtered query is
+    # built anew each time, which SQLAlchemy's cache of compiled statements serves better.
+    rows = fetch_rows(conn, query) if query is _ZONES_IN_FORCE else conn.execute(query).all()
     consents: dict[int, list[ConsentOut]] = {}
     if rows:
         for c in conn.execute(
@@ -211,7 +214,7 @@ def list_zones(
     return [_out(r, consents.get(r.id, [])) for r in rows]
 
 
-def _out(row: Row[Any], consents: list[ConsentOut]) -> ZoneOut:
+def _out(row: Any, consents: list[ConsentOut]) -> ZoneOut:
     return ZoneOut(
         id=row.id,
         owner=row.owner,

@@ -1,0 +1,52 @@
+"""A request's token is read afresh every time: on SQLite by the event loop on a connection of
+its own (`store.db.loop_engine`), elsewhere in the thread pool. What changes in the database
+counts at the next request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, update
+from sqlalchemy.pool import StaticPool
+
+from deconfliction.parties.service import TOKEN_LIFETIME, issue_token, token_hash
+from deconfliction.store import tables as t
+from deconfliction.store.db import loop_engine, make_engine, transaction
+from tests.api.conftest import Api, OfficerClient
+from tests.conftest import FakeClock
+
+
+def test_a_token_revoked_or_issued_while_the_server_runs_counts_at_the_next_request(
+    api: Api, clock: FakeClock
+) -> None:
+    assert api.as_("tr-duty").get("/v1/me").status_code == 200
+    with transaction(api.engine, write=True) as conn:
+        fresh = issue_token(conn, "tr-duty", clock())
+        conn.execute(
+            update(t.tokens)
+            .where(t.tokens.c.hash == token_hash(api.tokens["tr-duty"]))
+            .values(revoked_at=clock())
+        )
+    revoked = api.as_("tr-duty").get("/v1/me")
+    assert revoked.status_code == 401
+    assert revoked.json()["detail"] == "token revoked"
+    assert OfficerClient(api.client, fresh).get("/v1/me").json()["officer"]["id"] == "tr-duty"
+    clock.advance(seconds=TOKEN_LIFETIME.total_seconds() + 1)
+    expired = OfficerClient(api.client, fresh).get("/v1/me")
+    assert expired.status_code == 401
+    assert expired.json()["detail"].startswith("token expired at")
+
+
+def test_only_an_sqlite_file_gets_a_connection_for_the_event_loop(
+    engine: Engine, tmp_path: Path
+) -> None:
+    loop = loop_engine(engine)
+    if engine.dialect.name != "sqlite":
+        assert loop is None
+        return
+    assert loop is not None
+    assert isinstance(loop.pool, StaticPool)
+    assert loop.url == engine.url
+    loop.dispose()
+    assert loop_engine(make_engine("sqlite://")) is None
+    assert loop_engine(make_engine(f"sqlite:///{tmp_path / 'x.db'}")) is not None
