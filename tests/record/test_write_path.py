@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, select, text
+from sqlalchemy import Connection, Engine, event, select, text
 from sqlalchemy.exc import OperationalError
 
 from deconfliction.errors import Conflict
@@ -36,12 +36,18 @@ from tests.record.support import Area, app_client, export, make_area, officer_ki
 WAIT_S = 20.0
 
 
+def with_written_table(path: Any) -> Engine:
+    """A new SQLite database at ``path`` with one table, ``written (n)``."""
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE written (n INTEGER PRIMARY KEY)"))
+    return engine
+
+
 def test_group_commit_runs_queued_writes_in_one_transaction_and_rolls_back_one_alone(
     tmp_path: Any,
 ) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'group.db'}")
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE written (n INTEGER PRIMARY KEY)"))
+    engine = with_written_table(tmp_path / "group.db")
     commits: list[int] = []
     event.listen(engine, "commit", lambda _conn: commits.append(1))
     group = GroupCommit()
@@ -94,9 +100,7 @@ def test_group_commit_runs_queued_writes_in_one_transaction_and_rolls_back_one_a
 def test_a_write_alone_in_its_batch_runs_without_a_savepoint_and_fails_alone(
     tmp_path: Any,
 ) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'alone.db'}")
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE written (n INTEGER PRIMARY KEY)"))
+    engine = with_written_table(tmp_path / "alone.db")
     sent: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
 
@@ -120,9 +124,8 @@ def test_a_write_alone_in_its_batch_runs_without_a_savepoint_and_fails_alone(
 
 
 def test_group_commit_answers_every_write_of_a_batch_whose_commit_fails(tmp_path: Any) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'fails.db'}")
+    engine = with_written_table(tmp_path / "fails.db")
     with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE written (n INTEGER PRIMARY KEY)"))
         conn.execute(text("CREATE TABLE parent (n INTEGER PRIMARY KEY)"))
         conn.execute(
             text(
