@@ -17,6 +17,7 @@ transaction starts with BEGIN IMMEDIATE, so writers are serialised anyway.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -248,8 +249,10 @@ class MemoryIndex(CellIndex):
     on start and caught up before every query.
 
     Only for a single writer (SQLite): volume ids then grow in commit order, so reading the rows
-    above the last id seen is an exact catch-up. Volumes retired since (amended or cancelled
-    plans) are dropped when a query meets them. Other databases use the cell index in SQL.
+    above the last id seen is an exact catch-up (once the volumes of a write that rolled back
+    after the index read them are forgotten: their ids are given again). Volumes retired since
+    (amended or cancelled plans) are dropped when a query meets them. Other databases use the
+    cell index in SQL.
 
     The index holds numbers only (boxes, bands, windows); a candidate's activity, party and
     geometry come from its row, read in the query that checks it is still active. Parsed
@@ -284,6 +287,20 @@ class MemoryIndex(CellIndex):
                 (int(r.id), str(r.party), index_numbers(r.geometry)) for r in rows
             )
 
+    def _forget_rolled_back(self, conn: Connection) -> None:
+        """Forget the volumes this index took in from a write that then rolled back (in a
+        group commit the next write of the batch reads them; then the commit fails): they
+        are gone, and SQLite gives their ids to the next volumes, which the catch-up must
+        read. Volumes are never deleted, so a highest id below the last one seen means that."""
+        highest = int(fetch_rows(conn, _HIGHEST_VOLUME)[0].highest)
+        if highest >= self.last_id:
+            return
+        for key in range(highest + 1, self.last_id + 1):
+            with contextlib.suppress(KeyError):  # retired when taken in: never indexed
+                self.index.remove(key)
+            self.cache.drop(key)
+        self.last_id = highest
+
     def candidates(
         self,
         conn: Connection,
@@ -293,6 +310,7 @@ class MemoryIndex(CellIndex):
         now: datetime,
     ) -> list[StoredVolume]:
         with self.lock:
+            self._forget_rolled_back(conn)
             new = fetch_rows(conn, _VOLUMES_AFTER, {"after": self.last_id})
             for row in new:
                 # One insert each: a catch-up is a few rows, merged into the grid only when
@@ -319,6 +337,7 @@ class MemoryIndex(CellIndex):
 
 
 # The memory index's statements, built once (each runs on every notification).
+_HIGHEST_VOLUME = select(func.coalesce(func.max(t.volumes.c.id), 0).label("highest"))
 _VOLUMES_AFTER = (
     select(t.volumes.c.id, t.volumes.c.party, t.volumes.c.active, t.volumes.c.geometry)
     .where(t.volumes.c.id > bindparam("after"))
