@@ -41,7 +41,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from deconfliction.parties.models import Actor
 from deconfliction.record import log as record_log
 from deconfliction.store import tables as t
-from deconfliction.store.db import first_in_transaction, insert_returning_ids, transaction
+from deconfliction.store.db import (
+    fetch_rows,
+    first_in_transaction,
+    insert_returning_ids,
+    run_rows,
+    transaction,
+)
 
 FALLBACK_POLL_S = 2.0
 LISTEN_RETRY_S = 1.0
@@ -94,8 +100,7 @@ def publish_many(
         for event_id, codes in zip(ids, parties, strict=True)
         for party in codes
     ]
-    if audiences:
-        conn.execute(_INSERT_AUDIENCE, audiences)
+    run_rows(conn, _INSERT_AUDIENCE, audiences)
     conn.info.setdefault(PUBLISHED, []).extend(ids)
     # Delivered to every listening server when (and only if) this transaction commits; it only
     # wakes them (they read every event after their last), so once per transaction.
@@ -106,6 +111,13 @@ def publish_many(
 
 # `publish_many`'s statements, built once (building one costs about as much as running it).
 _INSERT_AUDIENCE = insert(t.stream_audience)
+# What a hub reads when woken (every event, for its process's connections to filter).
+_EVENTS_AFTER = (
+    select(t.stream_events)
+    .where(t.stream_events.c.id > bindparam("after"))
+    .order_by(t.stream_events.c.id)
+    .limit(BATCH)
+)
 _NOTIFIED = "deconfliction.stream_notified_by"
 _NOTIFY = select(func.pg_notify(bindparam("channel", type_=String), bindparam("id", type_=String)))
 
@@ -342,12 +354,7 @@ class StreamHub:
 
     def _fetch(self, after: int) -> list[StreamEvent]:
         with transaction(self.engine, write=False) as conn:
-            rows = conn.execute(
-                select(t.stream_events)
-                .where(t.stream_events.c.id > after)
-                .order_by(t.stream_events.c.id)
-                .limit(BATCH)
-            ).all()
+            rows = fetch_rows(conn, _EVENTS_AFTER, {"after": after})
         return [_event(r) for r in rows]
 
     def _fan_out(self, events: list[StreamEvent]) -> None:
