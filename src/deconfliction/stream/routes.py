@@ -60,7 +60,6 @@ MAX_WS_MESSAGE_BYTES = 4096  # what a client may send: nothing needs more than a
 # default of Python's websockets).
 FRAME_LIMIT_CHARS = 256 * 1024
 LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
-SENT = "message.sent"
 
 
 def fallback_poll_s() -> float:
@@ -126,9 +125,6 @@ class Session:
             self.reader = hotline.reader(conn, actor, language)
         # What a rendered message depends on: readers alike share its cached text.
         self.reading = (self.reader.language, self.reader.time_zone, actor.party)
-        # Read on every frame: kept at hand rather than looked up through the actor and hub.
-        self.party = actor.party
-        self.cached = hub.frames.get
 
     def catch_up(self) -> list[StreamEvent]:
         with transaction(self.svc.engine, write=False) as conn:
@@ -140,7 +136,7 @@ class Session:
 
     def wire(self, event: StreamEvent) -> dict[str, Any]:
         payload = event.payload
-        if event.kind == SENT and "message" in payload:
+        if event.kind == "message.sent" and "message" in payload:
             message = MessageOut.model_validate(payload["message"])
             message.rendered = templates.render(
                 message, self.reader.language, self.reader.time_zone, self.actor.party
@@ -155,11 +151,8 @@ class Session:
 
     def text(self, event: StreamEvent) -> str:
         """The event as JSON text, made once per process for every reader who reads it alike."""
-        key = (event.id, self.reading) if event.kind == SENT else event.id
-        text = self.cached(key)
-        if text is None:
-            text = self.hub.keep_frame(key, json.dumps(self.wire(event), ensure_ascii=False))
-        return text
+        key = (event.id, *self.reading) if event.kind == "message.sent" else (event.id,)
+        return self.hub.frame(key, lambda: json.dumps(self.wire(event), ensure_ascii=False))
 
     def frames(self, events: list[StreamEvent]) -> list[str]:
         """The WebSocket frames for events ready together (see `frames_of`)."""
@@ -175,17 +168,13 @@ class Session:
     def to_deliver(self, events: list[StreamEvent]) -> list[int]:
         """Messages to this officer's party just pushed whose delivered receipt this process
         has not given yet (called on the event loop)."""
-        party, given = self.party, self.hub.delivered
-        mine = []
-        for e in events:
-            if e.kind == SENT:
-                message = e.payload["message"]
-                if party in message.get("to", ()):
-                    m = int(message["id"])
-                    # Most connections of a party find it given: one look-up, no call.
-                    if (m, party) not in given:
-                        mine.append(m)
-        return self.hub.not_yet_delivered(party, mine) if mine else mine
+        party = self.actor.party
+        mine = [
+            int(e.payload["message"]["id"])
+            for e in events
+            if e.kind == "message.sent" and party in e.payload["message"].get("to", [])
+        ]
+        return self.hub.not_yet_delivered(party, mine) if mine else []
 
     def deliver(self, message_ids: list[int]) -> None:
         """Give those delivered receipts (in a worker thread: it writes)."""
@@ -199,11 +188,7 @@ class Session:
 
     def fresh(self, events: list[StreamEvent], *, from_table: bool) -> list[StreamEvent]:
         """Those to push that were not sent yet; the mark moves past all of them."""
-        # Ids come in order: when the first is new, all are (live, past the catch-up).
-        if events and events[0].id > self.last:
-            new = events
-        else:
-            new = [e for e in events if e.id > self.last]
+        new = [e for e in events if e.id > self.last]
         if not new:
             return new
         self.last = new[-1].id
@@ -237,10 +222,9 @@ def _array(texts: list[str]) -> str:
 async def _events(
     session: Session, sub: Subscription, after: int | None, wait_s: float | None = None
 ) -> AsyncIterator[list[StreamEvent]]:
-    """Batches of events for one SSE connection (a WebSocket's `_pump` runs the same loop):
-    first those after `after` from the table, then live ones from the hub (a subscription that
-    overflowed catches up from the table instead). With `wait_s`, an empty batch comes when
-    nothing arrived for that long (for keep-alives)."""
+    """Batches of events for one connection: first those after `after` from the table, then
+    live ones from the hub (a subscription that overflowed catches up from the table instead).
+    With `wait_s`, an empty batch comes when nothing arrived for that long (for keep-alives)."""
     if after is None:
         await asyncio.to_thread(session.start_live)
     else:
@@ -266,43 +250,6 @@ async def _events(
         fresh = session.fresh(taken, from_table=False)
         if fresh:
             yield fresh
-
-
-async def _pump(
-    websocket: WebSocket, session: Session, sub: Subscription, after: int | None
-) -> None:
-    """Send a WebSocket its events: the loop of `_events`, written out because it runs for
-    every connection on every frame of a fan-out. A live batch is sent here directly, without a
-    generator step (an `asend`) per batch, and one event alone, the common case, as its cached
-    text with no list made."""
-    if after is None:
-        await asyncio.to_thread(session.start_live)
-    else:
-        session.last = after
-    catching_up = after is not None
-    send = websocket.send  # not send_text: one coroutine less per frame
-    while True:
-        if catching_up:
-            batch = await asyncio.to_thread(session.catch_up)
-            catching_up = len(batch) >= BATCH
-            events = session.fresh(batch, from_table=True)
-        else:
-            taken = await sub.take()
-            if sub.overflowed:
-                sub.overflowed = False
-                catching_up = True
-                continue
-            events = session.fresh(taken, from_table=False)
-        if not events:
-            continue
-        if len(events) == 1:  # the common case: one event, one frame, its cached text
-            await send({"type": "websocket.send", "text": session.text(events[0])})
-        else:
-            for frame in session.frames(events):
-                await send({"type": "websocket.send", "text": frame})
-        delivered = session.to_deliver(events)
-        if delivered:  # most pushes give none: this process gave them already
-            await session.give_receipts(delivered)
 
 
 async def _until_disconnect(websocket: WebSocket) -> None:
@@ -350,12 +297,18 @@ async def stream_websocket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     sub = await hub.subscribe(actor)
+
+    async def pump() -> None:
+        async for batch in _events(session, sub, after):
+            for frame in session.frames(batch):
+                await websocket.send_text(frame)
+            delivered = session.to_deliver(batch)
+            if delivered:  # most pushes give none: this process gave them already
+                await session.give_receipts(delivered)
+
     # Two tasks for the connection's life, not two per batch: the pump, and a reader that
     # ends when the client goes away.
-    tasks = {
-        asyncio.create_task(_pump(websocket, session, sub, after)),
-        asyncio.create_task(_until_disconnect(websocket)),
-    }
+    tasks = {asyncio.create_task(pump()), asyncio.create_task(_until_disconnect(websocket))}
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:

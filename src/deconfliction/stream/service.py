@@ -28,7 +28,7 @@ import hashlib
 import logging
 import weakref
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -235,17 +235,17 @@ class Subscription:
     loop: asyncio.AbstractEventLoop | None = None
 
     def push(self, event: StreamEvent) -> None:
-        """Queue `event` and wake the connection. Its task runs only once the hub's fan-out
-        has returned, so however many events a read pushes, it wakes once and takes them all."""
-        if not self.overflowed:
-            if len(self.pending) >= QUEUE_LIMIT:
-                self.overflowed = True
-                self.pending.clear()
-            else:
-                self.pending.append(event)
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if self.overflowed:
+            return
+        if len(self.pending) >= QUEUE_LIMIT:
+            self.overflowed = True
+            self.pending.clear()
+            return
+        self.pending.append(event)
+
+    def wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
 
     async def take(self, wait_s: float | None = None) -> list[StreamEvent]:
         """The events pushed since the last take, waiting for at least one (at most `wait_s`:
@@ -282,26 +282,26 @@ class StreamHub:
         self._wakeup: asyncio.Event | None = None
         # Shared by this process's connections: an event's frame per way of reading it
         # (rendered once, not once per client), and the delivered receipts already given.
-        self.frames: OrderedDict[Hashable, str] = OrderedDict()
-        self.delivered: OrderedDict[tuple[int, str], None] = OrderedDict()
+        self._frames: OrderedDict[tuple[Any, ...], str] = OrderedDict()
+        self._delivered: OrderedDict[tuple[int, str], None] = OrderedDict()
         _watch_commits(engine, self)
 
-    def keep_frame(self, key: Hashable, text: str) -> str:
-        """Cache an event's frame text under `key` (its id and way of reading it): connections
-        look it up in `frames` first, a dictionary read per frame and no call."""
-        self.frames[key] = text
-        if len(self.frames) > CACHE_LIMIT:
-            self.frames.popitem(last=False)
-        return text
+    def frame(self, key: tuple[Any, ...], make: Callable[[], str]) -> str:
+        found = self._frames.get(key)
+        if found is None:
+            found = self._frames[key] = make()
+            if len(self._frames) > CACHE_LIMIT:
+                self._frames.popitem(last=False)
+        return found
 
     def not_yet_delivered(self, party: str, message_ids: list[int]) -> list[int]:
         """Those of the messages this process has not yet given `party`'s delivered receipt
         for; from now on, it has."""
-        fresh = [m for m in message_ids if (m, party) not in self.delivered]
+        fresh = [m for m in message_ids if (m, party) not in self._delivered]
         for m in fresh:
-            self.delivered[(m, party)] = None
-        while len(self.delivered) > CACHE_LIMIT:
-            self.delivered.popitem(last=False)
+            self._delivered[(m, party)] = None
+        while len(self._delivered) > CACHE_LIMIT:
+            self._delivered.popitem(last=False)
         return fresh
 
     def wake(self) -> None:
@@ -358,16 +358,20 @@ class StreamHub:
         return [_event(r) for r in rows]
 
     def _fan_out(self, events: list[StreamEvent]) -> None:
-        """Push each event to the subscriptions it is pushed to (a push wakes its connection).
+        """Push each event to the subscriptions it is pushed to, then wake each of them once.
         A subscription is in `_see_all` or in one party's set, so none gets an event twice."""
-        see_all, by_party = self._see_all, self._by_party
+        touched: dict[int, set[Subscription]] = {}
         for each in events:
             self.last = each.id
-            for sub in see_all:
-                sub.push(each)
-            for party in pushed_parties(each):
-                for sub in by_party.get(party, ()):
-                    sub.push(each)
+            groups = [self._see_all, *(self._by_party.get(p) for p in pushed_parties(each))]
+            for group in groups:
+                if group:
+                    touched[id(group)] = group
+                    for sub in group:
+                        sub.push(each)
+        for group in touched.values():
+            for sub in group:
+                sub.wake()
 
     async def _listen(self) -> None:
         """PostgreSQL: one LISTEN connection; each notification wakes the hub. Reconnects after
