@@ -409,7 +409,8 @@ def main() -> None:
             (
                 f"sustained TR->SY, {SENDERS} senders, {sustained_s:.0f} s: accepted",
                 f"{len(sustained.accepted)} ({accepted_rate:.0f} /s), "
-                f"{len(sustained.errors)} errors",
+                f"{len(sustained.errors)} errors"
+                + (f" (the first: {sustained.errors[0][:160]})" if sustained.errors else ""),
             ),
             (
                 "sustained POST answer p50 / p99",
