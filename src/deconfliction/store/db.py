@@ -57,26 +57,10 @@ def database_url(explicit: str | None = None) -> str:
     return explicit or os.environ.get("DECONFLICTION_DB") or DEFAULT_URL
 
 
-def make_engine(url: str, *, one_connection: bool = False) -> Engine:
-    """An engine for ``url``; with ``one_connection``, of a single connection, kept open."""
-    parsed = make_url(url)
-    # JSON columns (conflict regions, plans, event payloads, answers) through orjson: several
-    # times faster than the standard encoder on a region's coordinates.
-    json_options: dict[str, Any] = {
-        "json_serializer": dumps_json,
-        "json_deserializer": orjson.loads,
-    }
-    if one_connection:
-        json_options["poolclass"] = StaticPool
-    if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **json_options
-        )
-        _sqlite_pragmas(engine)
-        return engine
-    if one_connection:
-        return create_engine(url, pool_pre_ping=True, **json_options)
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **json_options)
+def make_engine(url: str) -> Engine:
+    if make_url(url).get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **_JSON_COLUMNS)
 
 
 def loop_engine(engine: Engine) -> Engine | None:
@@ -89,7 +73,15 @@ def loop_engine(engine: Engine) -> Engine | None:
     in-memory SQLite database is another database on another connection)."""
     if not is_sqlite(engine) or engine.url.database in (None, "", ":memory:"):
         return None
-    return make_engine(engine.url.render_as_string(hide_password=False), one_connection=True)
+    return _sqlite_engine(engine.url.render_as_string(hide_password=False), poolclass=StaticPool)
+
+
+def _sqlite_engine(url: str, **pool: Any) -> Engine:
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 30}, **_JSON_COLUMNS, **pool
+    )
+    _sqlite_pragmas(engine)
+    return engine
 
 
 def dumps_json(value: Any) -> str:
@@ -98,6 +90,9 @@ def dumps_json(value: Any) -> str:
     return orjson.dumps(value, option=JSON_OPTIONS).decode()
 
 
+# JSON columns (conflict regions, plans, event payloads, answers) through orjson: several times
+# faster than the standard encoder on a region's coordinates.
+_JSON_COLUMNS: dict[str, Any] = {"json_serializer": dumps_json, "json_deserializer": orjson.loads}
 JSON_OPTIONS = (
     orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 )
@@ -405,7 +400,7 @@ def _driver_plan(
         return None
     key = (id(statement), keys)
     found = _PLANS.get(key)
-    if found is not None and found[0] is statement:
+    if found is not None:
         return found[1]
     dialect = conn.dialect
     compiled = cast(
