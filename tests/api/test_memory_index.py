@@ -5,18 +5,23 @@ the index must forget those volumes and take in the new ones under the same ids.
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
-from sqlalchemy import Engine
+from fastapi.testclient import TestClient
 
 from deconfliction.activities import service
 from deconfliction.activities.models import ActivityIn
+from deconfliction.api import create_app
 from deconfliction.conflicts.detection import MemoryIndex
 from deconfliction.detect.strategic import SeparationMinima
 from deconfliction.parties.models import Actor
-from deconfliction.store.db import transaction
+from deconfliction.store.db import make_engine, transaction
 from tests.api.conftest import Api
 from tests.builders import activity, volume
-from tests.conftest import FakeClock
+from tests.conftest import AREA_TOML, FakeClock, area_tokens
 
 IL = Actor("il-duty", "IL", "officer", "participant")
 REACH = SeparationMinima(10_000.0, 300.0, 600.0)
@@ -26,19 +31,32 @@ class RolledBack(Exception):
     pass
 
 
+@pytest.fixture
+def sqlite_api(sqlite_template: Path, tmp_path: Path, clock: FakeClock) -> Iterator[Api]:
+    """The API on SQLite, the one database the in-memory index serves."""
+    path = tmp_path / "memory.db"
+    shutil.copy(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    tokens = area_tokens(engine, AREA_TOML, clock())
+    app = create_app(
+        engine, clock, checkpoint_every_s=None, hotline_every_s=None, tactical_every_s=None
+    )
+    with TestClient(app) as client:
+        yield Api(client, tokens, engine)
+    engine.dispose()
+
+
 def test_volumes_of_a_rolled_back_write_are_forgotten_and_their_ids_read_again(
-    api: Api, engine: Engine, clock: FakeClock
+    sqlite_api: Api, clock: FakeClock
 ) -> None:
+    api, engine = sqlite_api, sqlite_api.engine
     index = api.client.app.state.services.index  # type: ignore[attr-defined]
-    if not isinstance(index, MemoryIndex):
-        pytest.skip("the in-memory index serves SQLite only; PostgreSQL uses the cell index")
+    assert isinstance(index, MemoryIndex)
     there = ActivityIn.model_validate(activity(volume(38.0, 35.0)))
     with pytest.raises(RolledBack), transaction(engine, write=True) as conn:
         service.notify(conn, IL, there, clock(), index)
         # What the next write of a batch does first: the index takes the volume in.
-        taken = index.candidates(
-            conn, "TR", service._future_volumes(there, clock()), REACH, clock()
-        )
+        taken = index.candidates(conn, "TR", there.to_volumes(), REACH, clock())
         assert [c.party for c in taken] == ["IL"]
         raise RolledBack  # the batch's commit fails: none of it is written
 
