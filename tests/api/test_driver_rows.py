@@ -12,7 +12,7 @@ from sqlalchemy import Engine, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from deconfliction.store import tables as t
-from deconfliction.store.db import fetch_rows, insert_row, run_rows, transaction
+from deconfliction.store.db import fetch_first, fetch_rows, insert_row, run_rows, transaction
 from tests.conftest import T0
 
 NODES = insert(t.ledger_nodes)
@@ -122,5 +122,7 @@ def test_rows_read_by_the_driver_are_sqlalchemy_s_rows(engine: Engine) -> None:
         assert fetched[0].payload == entry_row(0)["payload"]
         assert fetched[0].server_held_key is True
         assert fetch_rows(conn, by_idx, {"low": 2}) == []
+        assert fetch_first(conn, by_idx, {"low": 1}).supersedes == "ef" * 32
+        assert fetch_first(conn, by_idx, {"low": 2}) is None
         # An expanding IN list is SQLAlchemy's to run.
         assert [r.idx for r in fetch_rows(conn, wanted, {"ids": [1, 5]})] == [1]

@@ -46,7 +46,7 @@ from deconfliction.parties.service import OfficerInfo, PartyInfo, directory
 from deconfliction.record import log
 from deconfliction.record.service import record
 from deconfliction.store import tables as t
-from deconfliction.store.db import fetch_rows, insert_row, run_rows
+from deconfliction.store.db import fetch_first, insert_row, run_rows
 from deconfliction.stream.service import publish, publish_many
 from deconfliction.tracks.models import AlertOut
 
@@ -235,8 +235,7 @@ def _copy_ladder(
 
 def _channel_row(conn: Connection, pair: str) -> Any:
     """The channel's row (its columns as attributes), or None."""
-    found = fetch_rows(conn, _CHANNEL, {"pair": pair})
-    return found[0] if found else None
+    return fetch_first(conn, _CHANNEL, {"pair": pair})
 
 
 def ensure_channel(

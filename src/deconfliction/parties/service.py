@@ -15,7 +15,7 @@ from deconfliction.errors import Conflict, Forbidden, NotFound, Unauthorized
 from deconfliction.parties.models import Actor, AreaConfig, MinimaConfig, OfficerOut, PartyOut
 from deconfliction.record.keys import KeyMaterial, init_keys
 from deconfliction.store import tables as t
-from deconfliction.store.db import fetch_rows
+from deconfliction.store.db import fetch_first
 
 TOKEN_LIFETIME = timedelta(days=90)
 
@@ -168,8 +168,7 @@ _TOKEN = (
 
 def authenticate(conn: Connection, token: str, now: datetime) -> Actor:
     # The lookup is by hash, so the comparison never touches the secret itself.
-    found = fetch_rows(conn, _TOKEN, {"hash": token_hash(token)})
-    row = found[0] if found else None
+    row = fetch_first(conn, _TOKEN, {"hash": token_hash(token)})
     if row is None:
         raise Unauthorized("unknown token")
     if row.revoked_at is not None:

@@ -38,7 +38,7 @@ from deconfliction.ledger.signing import (
 )
 from deconfliction.record.log import LogKey, append, log_key, new_nonce, rfc3339, store_log_key
 from deconfliction.store import tables as t
-from deconfliction.store.db import fetch_rows
+from deconfliction.store.db import fetch_first
 
 ROOT_AUTHOR = "root"
 
@@ -247,10 +247,9 @@ _MADE_KEYS_MAX = 10_000
 def officer_key(conn: Connection, officer: str, kid: str | None = None) -> OfficerKey:
     """The officer's valid key: the one named by `kid`, else the newest."""
     if kid is None:
-        found = fetch_rows(conn, _NEWEST_KEY, {"officer": officer})
+        row = fetch_first(conn, _NEWEST_KEY, {"officer": officer})
     else:
-        found = fetch_rows(conn, _NAMED_KEY, {"officer": officer, "kid": kid})
-    row = found[0] if found else None
+        row = fetch_first(conn, _NAMED_KEY, {"officer": officer, "kid": kid})
     if row is None:
         what = f"key {kid}" if kid else "key"
         raise Forbidden(f"officer {officer} has no valid certified {what}")

@@ -320,9 +320,7 @@ def fetch_rows(
     try:
         raw = dbapi_conn.execute(plan.sql, plan.bind(given)).fetchall()
     except conn.dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(
-            plan.sql, [given], exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
-        ) from exc
+        raise _as_sqlalchemy_error(conn, plan, [given], exc) from exc
     make, results = plan.row, plan.results
     if not results:
         return [make._make(values) for values in raw]
@@ -333,6 +331,14 @@ def fetch_rows(
             read[at] = process(read[at])
         rows.append(make._make(read))
     return rows
+
+
+def fetch_first(
+    conn: Connection, statement: Select[Any], params: Mapping[str, Any] | None = None
+) -> Any:
+    """The first row of `fetch_rows`, or None."""
+    found = fetch_rows(conn, statement, params)
+    return found[0] if found else None
 
 
 def _on_driver(conn: Connection, plan: _DriverPlan, values: list[list[Any]]) -> int:
@@ -347,11 +353,18 @@ def _on_driver(conn: Connection, plan: _DriverPlan, values: list[list[Any]]) -> 
             cursor.executemany(plan.sql, values)
         return int(cursor.lastrowid or 0)
     except conn.dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(
-            plan.sql, values, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
-        ) from exc
+        raise _as_sqlalchemy_error(conn, plan, values, exc) from exc
     finally:
         cursor.close()
+
+
+def _as_sqlalchemy_error(
+    conn: Connection, plan: _DriverPlan, params: Sequence[Any], exc: Exception
+) -> Exception:
+    """The driver's error as SQLAlchemy would have raised it (IntegrityError, ...)."""
+    return DBAPIError.instance(
+        plan.sql, params, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+    )
 
 
 @dataclass(frozen=True)
