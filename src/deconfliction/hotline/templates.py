@@ -59,6 +59,14 @@ def text_direction(language: str) -> Literal["ltr", "rtl"]:
     return "rtl" if direction == "rtl" else "ltr"
 
 
+def load_languages() -> None:
+    """Load every language's templates and locale data now (a server does at start), not when
+    a message is first rendered in it."""
+    for language in LANGUAGES:
+        catalog(language)
+        text_direction(language)
+
+
 def placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
