@@ -153,9 +153,14 @@ def tokens_issue(officer: str, db: DbOption = None) -> None:
     typer.echo(guarded(run))
 
 
-# Stream frames go to many clients: compressing each frame once per client (per-message
-# deflate) cost more server CPU than the bytes it saves on loopback and LAN links.
-UVICORN_SETTINGS: dict[str, Any] = {"ws_per_message_deflate": False}
+def uvicorn_settings() -> dict[str, Any]:
+    """How `serve` and `demo` run uvicorn. Stream frames go to many clients: compressing each
+    frame once per client (per-message deflate) cost more server CPU than the bytes it saves on
+    loopback and LAN links, and uncompressed frames are what the hub writes to every client
+    itself (`stream.wire`)."""
+    from deconfliction.stream.wire import DirectFramesProtocol
+
+    return {"ws_per_message_deflate": False, "ws": DirectFramesProtocol}
 
 
 def _freeze_start_up_objects() -> None:
@@ -175,7 +180,7 @@ def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000) -> Non
     engine = guarded(lambda: open_engine(db))
     asgi_app = create_app(engine)
     _freeze_start_up_objects()
-    uvicorn.run(asgi_app, host=host, port=port, log_level="info", **UVICORN_SETTINGS)
+    uvicorn.run(asgi_app, host=host, port=port, log_level="info", **uvicorn_settings())
 
 
 @app.command()
@@ -218,7 +223,7 @@ def demo(
             host=host,
             port=port,
             log_level="warning",
-            **UVICORN_SETTINGS,
+            **uvicorn_settings(),
         )
 
 

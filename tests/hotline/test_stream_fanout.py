@@ -36,10 +36,12 @@ from typer.testing import CliRunner
 from websockets.sync.client import ClientConnection, connect
 
 from deconfliction.cli import app as cli
+from deconfliction.cli import uvicorn_settings
 from deconfliction.parties.models import Actor
 from deconfliction.store import tables as t
 from deconfliction.store.db import make_engine, transaction
 from deconfliction.stream import service as stream_service
+from deconfliction.stream import wire
 from deconfliction.stream.service import (
     StreamEvent,
     StreamHub,
@@ -61,8 +63,13 @@ class Served:
 
     def __init__(self, engine: Engine, clock: FakeClock) -> None:
         self.port = free_port()
+        self.app = make_app(engine, clock)
         config = uvicorn.Config(
-            make_app(engine, clock), host="127.0.0.1", port=self.port, log_level="warning"
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            **uvicorn_settings(),  # as `deconfliction serve` runs: the hub writes frames itself
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -295,6 +302,59 @@ def test_live_fan_out_gives_each_connection_exactly_what_its_party_may_see(
             if mediator or (party in audience and not (i == delivered and party == "IL"))
         ]
         assert got[officer] == [*expected, end], officer
+
+
+@pytest.mark.parametrize("refused", [False, True], ids=["written-directly", "every-write-refused"])
+def test_a_live_websocket_gets_each_event_once_in_order_written_by_the_hub_or_caught_up(
+    engine: Engine,
+    clock: FakeClock,
+    area: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    refused: bool,
+) -> None:
+    """Under `serve` the hub writes a caught-up connection's frames itself (`stream.wire`); a
+    connection that cannot take them (slow: here every one, by a limit below zero) is sent
+    nothing and catches up from the table instead. Either way: every event once, in order,
+    and a message pushed to its recipient gives the sender's party its delivered receipt."""
+    monkeypatch.setenv("DECONFLICTION_STREAM_POLL_S", NEVER_S)
+    if refused:
+        monkeypatch.setattr(wire, "SLOW_CLIENT_BYTES", -1)
+    written: list[bool] = []
+    write = wire.FrameWriter.write
+
+    def counted(self: wire.FrameWriter, frames: list[bytes]) -> bool:
+        written.append(write(self, frames))
+        return written[-1]
+
+    monkeypatch.setattr(wire.FrameWriter, "write", counted)
+
+    def publish_now(kind: str) -> int:
+        with transaction(engine, write=True) as conn:
+            return publish(conn, ["IL"], kind, {}, clock())
+
+    with (
+        Served(engine, clock) as server,
+        stream(server.base, area["il-duty"]) as il,
+        stream(server.base, area["az-med"]) as az,
+        stream(server.base, area["tr-duty"]) as tr,
+    ):
+        hub = server.app.state.stream_hub
+        deadline = time.monotonic() + WAIT_S
+        while len(hub.subscribers) < 3 or any(s.waiter is None for s in hub.subscribers):
+            assert time.monotonic() < deadline, "the connections never waited live"
+            time.sleep(0.01)
+        burst = [publish_now("test.burst") for _ in range(40)]
+        message = send(server.base, area["tr-duty"], **notice(["IL"]))
+        got = {name: until_message(ws, message["id"]) for name, ws in (("il", il), ("az", az))}
+        receipt = next_event(tr, "message.delivered")
+    sent = got["il"][-1]["id"]
+    for name, events in got.items():
+        ids = [e["id"] for e in events]
+        assert ids == sorted(set(ids)), name  # in order, none twice
+        assert set(burst) | {sent} <= set(ids), name  # none missed
+    assert receipt["payload"]["message"] == message["id"]
+    assert receipt["payload"]["party"] == "IL"
+    assert written and all(w is not refused for w in written)
 
 
 @pytest.mark.parametrize("engine", ["sqlite"], indirect=True)

@@ -20,7 +20,7 @@ import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from deconfliction.api import create_app
-from deconfliction.cli import DEMO_ENCOUNTER
+from deconfliction.cli import DEMO_ENCOUNTER, uvicorn_settings
 from deconfliction.sim.demo import load_demo
 from deconfliction.store.db import make_engine, migrate
 
@@ -55,7 +55,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     # No websocket keepalive pings: they draw from the global `random` in this thread, which
     # hypothesis then reports against whichever test is drawing examples at that moment.
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", ws_ping_interval=None
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ws_ping_interval=None,
+        **uvicorn_settings(),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

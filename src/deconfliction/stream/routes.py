@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, WebSocket
@@ -51,6 +52,7 @@ from deconfliction.stream.service import (
     latest_id,
     pushed,
 )
+from deconfliction.stream.wire import FRAME_WRITER, FrameWriter, text_frame
 
 router = APIRouter(tags=["stream"])
 log = logging.getLogger(__name__)
@@ -125,6 +127,7 @@ class Session:
             self.reader = hotline.reader(conn, actor, language)
         # What a rendered message depends on: readers alike share its cached text.
         self.reading = (self.reader.language, self.reader.time_zone, actor.party)
+        self._receipts: set[asyncio.Task[None]] = set()
 
     def catch_up(self) -> list[StreamEvent]:
         with transaction(self.svc.engine, write=False) as conn:
@@ -149,14 +152,51 @@ class Session:
             "payload": payload,
         }
 
+    def key(self, event: StreamEvent) -> tuple[Any, ...]:
+        """What the event's text depends on: readers with the same key share it."""
+        return (event.id, *self.reading) if event.kind == "message.sent" else (event.id,)
+
     def text(self, event: StreamEvent) -> str:
         """The event as JSON text, made once per process for every reader who reads it alike."""
-        key = (event.id, *self.reading) if event.kind == "message.sent" else (event.id,)
-        return self.hub.frame(key, lambda: json.dumps(self.wire(event), ensure_ascii=False))
+        return self.hub.frame(
+            self.key(event), lambda: json.dumps(self.wire(event), ensure_ascii=False)
+        )
 
     def frames(self, events: list[StreamEvent]) -> list[str]:
         """The WebSocket frames for events ready together (see `frames_of`)."""
         return frames_of([self.text(e) for e in events], FRAME_LIMIT_CHARS)
+
+    def write_direct(
+        self, writer: FrameWriter, events: list[StreamEvent], shared: dict[Any, Any]
+    ) -> bool:
+        """Write the events the hub gives straight to the connection (`Subscription.direct`, on
+        the event loop); False, with nothing sent and the mark not moved, if it cannot. What
+        readers alike need (the frames' bytes, whether their party's receipts are given) is
+        made by the first of them in `shared` and reused by the rest of the fan-out."""
+        alike = events[0].id > self.last  # as every caught-up reader: `shared` applies
+        new = events if alike else [e for e in events if e.id > self.last]
+        if not new:
+            return True
+        # Keyed by the group's list, alive for the whole fan-out (so its id is not reused).
+        made, receipts = (id(events), self.reading), (id(events), self.actor.party)
+        wire = shared.get(made) if alike else None
+        if wire is None:
+            wire = [text_frame(f) for f in self.frames(new)]
+            if alike:
+                shared[made] = wire
+        if not writer.write(wire):
+            return False
+        self.last = new[-1].id
+        if alike:
+            if receipts in shared:  # the first reader of the party gave them
+                return True
+            shared[receipts] = True
+        delivered = self.to_deliver(new)
+        if delivered:
+            task = asyncio.get_running_loop().create_task(self.give_receipts(delivered))
+            self._receipts.add(task)  # held until done: the loop keeps only weak references
+            task.add_done_callback(self._receipts.discard)
+        return True
 
     async def give_receipts(self, delivered: list[int]) -> None:
         """Write the delivered receipts that a push gave (`to_deliver`), in a worker thread."""
@@ -220,11 +260,16 @@ def _array(texts: list[str]) -> str:
 
 
 async def _events(
-    session: Session, sub: Subscription, after: int | None, wait_s: float | None = None
+    session: Session,
+    sub: Subscription,
+    after: int | None,
+    wait_s: float | None = None,
+    before_wait: Callable[[], None] | None = None,
 ) -> AsyncIterator[list[StreamEvent]]:
     """Batches of events for one connection: first those after `after` from the table, then
     live ones from the hub (a subscription that overflowed catches up from the table instead).
-    With `wait_s`, an empty batch comes when nothing arrived for that long (for keep-alives)."""
+    With `wait_s`, an empty batch comes when nothing arrived for that long (for keep-alives).
+    `before_wait` runs each time the connection, caught up and its batch sent, waits for more."""
     if after is None:
         await asyncio.to_thread(session.start_live)
     else:
@@ -239,6 +284,8 @@ async def _events(
             if len(batch) >= BATCH:
                 continue
             catching_up = False
+        if before_wait is not None:
+            before_wait()
         taken = await sub.take(wait_s)
         if sub.overflowed:
             sub.overflowed = False
@@ -297,9 +344,15 @@ async def stream_websocket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     sub = await hub.subscribe(actor)
+    writer: FrameWriter | None = websocket.scope.get("extensions", {}).get(FRAME_WRITER)
+
+    def go_direct() -> None:
+        # Caught up, everything sent: from now on the hub writes this connection's frames.
+        if writer is not None and not sub.pending and not sub.overflowed:
+            sub.direct = functools.partial(session.write_direct, writer)
 
     async def pump() -> None:
-        async for batch in _events(session, sub, after):
+        async for batch in _events(session, sub, after, before_wait=go_direct):
             for frame in session.frames(batch):
                 await websocket.send_text(frame)
             delivered = session.to_deliver(batch)

@@ -9,7 +9,8 @@ transaction holds until it commits, so a reader that has seen id N has seen ever
 Delivery is pushed. Each process runs one `StreamHub` per event loop; it sleeps until woken, then
 reads the new rows once (`id > last`) and fans each event out to the subscribers (WebSocket and
 SSE connections) of the parties in its audience (`pushed_parties`) and to those who see
-everything, waking each subscriber once per read, however many events it got. It is woken
+everything, waking each subscriber once per read, however many events it got (a WebSocket that
+can take them directly gets its frames written by the hub instead, `stream.wire`). It is woken
 - in process, right after the commit of a transaction that published (the connection's pool
   check-in, which follows the commit): no wait at all for events written by this server;
 - across processes on PostgreSQL, by a NOTIFY with the event id, sent inside the publishing
@@ -233,6 +234,12 @@ class Subscription:
     # The hub's event loop: asking for the running loop costs a getpid() system call, and a
     # connection waits once per frame.
     loop: asyncio.AbstractEventLoop | None = None
+    # Set while the connection takes its events straight from the fan-out (a WebSocket whose
+    # frames the hub may write itself, `stream.wire`), with nothing pending: called with them
+    # (the same list for its whole group) and a dict shared by the fan-out's calls, instead of
+    # a push and a wake; False means it could not take them (slow or closing) and sent none:
+    # the connection then catches up from the table like an overflowed one.
+    direct: Callable[[list[StreamEvent], dict[Any, Any]], bool] | None = None
 
     def push(self, event: StreamEvent) -> None:
         if self.overflowed:
@@ -340,6 +347,7 @@ class StreamHub:
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
+        sub.direct = None
         self.subscribers.discard(sub)
         self._see_all.discard(sub)
         self._by_party.get(sub.actor.party, set()).discard(sub)
@@ -358,20 +366,34 @@ class StreamHub:
         return [_event(r) for r in rows]
 
     def _fan_out(self, events: list[StreamEvent]) -> None:
-        """Push each event to the subscriptions it is pushed to, then wake each of them once.
-        A subscription is in `_see_all` or in one party's set, so none gets an event twice."""
-        touched: dict[int, set[Subscription]] = {}
+        """Give each event to the subscriptions it is pushed to: a direct one gets its group's
+        events in one call, the others have them pushed and are woken once. A subscription is
+        in `_see_all` or in one party's set, so none gets an event twice."""
+        touched: dict[int, tuple[set[Subscription], list[StreamEvent]]] = {}
         for each in events:
             self.last = each.id
             groups = [self._see_all, *(self._by_party.get(p) for p in pushed_parties(each))]
             for group in groups:
                 if group:
-                    touched[id(group)] = group
-                    for sub in group:
+                    touched.setdefault(id(group), (group, []))[1].append(each)
+        # What the direct writers of this fan-out made, for the next of their group to reuse.
+        shared: dict[Any, Any] = {}
+        for group, given in touched.values():
+            for sub in list(group):  # a failed write may end a connection, and its membership
+                if sub.direct is None:
+                    for each in given:
                         sub.push(each)
-        for group in touched.values():
-            for sub in group:
-                sub.wake()
+                    sub.wake()
+                    continue
+                try:
+                    took = sub.direct(given, shared)
+                except Exception:  # one connection's failure must not end the fan-out
+                    log.exception("direct stream write failed; the connection catches up")
+                    took = False
+                if not took:
+                    sub.direct = None
+                    sub.overflowed = True
+                    sub.wake()
 
     async def _listen(self) -> None:
         """PostgreSQL: one LISTEN connection; each notification wakes the hub. Reconnects after
