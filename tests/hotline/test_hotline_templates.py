@@ -3,10 +3,14 @@ database: these run once)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_skeleton, get_timezone_location
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deconfliction.hotline import templates
 from deconfliction.hotline.models import MessageOut, ReceiptOut, SenderOut
@@ -138,3 +142,33 @@ def test_the_deadline_line_is_for_the_readers_party_only() -> None:
     message = warning_message()
     assert "deadline" in {f.name for f in templates.render(message, "en", "UTC", "IL").fields}
     assert "deadline" not in {f.name for f in templates.render(message, "en", "UTC", "TR").fields}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    moment=st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    ),
+    language=st.sampled_from(templates.LANGUAGES),
+    zone=st.sampled_from(["UTC", "Asia/Damascus", "Europe/Istanbul", "Asia/Jerusalem"]),
+    later_s=st.integers(min_value=0, max_value=7200),
+)
+def test_a_time_reads_as_babel_formats_it_whatever_the_caches_hold(
+    moment: datetime, language: str, zone: str, later_s: int
+) -> None:
+    # The formatter keeps each minute's text and each zone's name: the reference asks Babel.
+    def babel(at: datetime) -> str:
+        naive = at.replace(tzinfo=None)
+        day = format_skeleton("yMMMd", naive, locale=language)
+        return f"{day} {format_skeleton('Hm', naive, locale=language)}"
+
+    formatter = templates.Formatter(language, zone)
+    # Two times close together: a cache keyed too coarsely would give the second the first's.
+    for at in (moment, moment + timedelta(seconds=later_s)):
+        if zone == "UTC":
+            expected = f"{babel(at)} UTC"
+        else:
+            local = at.astimezone(ZoneInfo(zone))
+            place = get_timezone_location(ZoneInfo(zone), locale=language)
+            expected = formatter.fmt("time", utc=babel(at), local=f"{babel(local)} {place}")
+        assert formatter.time(at) == expected

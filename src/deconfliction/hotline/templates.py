@@ -59,6 +59,25 @@ def text_direction(language: str) -> Literal["ltr", "rtl"]:
     return "rtl" if direction == "rtl" else "ltr"
 
 
+@cache
+def _locale(language: str) -> Locale:
+    """One Locale per language, shared: Babel parses a locale name at every call given one,
+    ~16 times a message."""
+    return Locale.parse(language)
+
+
+@lru_cache(maxsize=1024)
+def _zone_location(zone: str, language: str) -> str:
+    return get_timezone_location(ZoneInfo(zone), locale=_locale(language))
+
+
+@lru_cache(maxsize=4096)  # by the minute (no seconds shown): a busy minute's messages share it
+def _date_time(language: str, minute: datetime) -> str:
+    day = format_skeleton("yMMMd", minute, locale=_locale(language))
+    clock = format_skeleton("Hm", minute, locale=_locale(language))
+    return f"{day} {clock}"
+
+
 def load_languages() -> None:
     """Load every language's templates and locale data now (a server does at start), not when
     a message is first rendered in it."""
@@ -76,6 +95,7 @@ class Formatter:
 
     def __init__(self, language: str, time_zone: str = "UTC") -> None:
         self.language = language
+        self.locale = _locale(language)
         self.data = catalog(language)
         self.rtl = self.data["dir"] == "rtl"
         self.zone = ZoneInfo(time_zone)
@@ -92,7 +112,7 @@ class Formatter:
         return str(self.data["format"][key]).format(**values)
 
     def number(self, value: float, pattern: str = "#,##0") -> str:
-        return format_decimal(value, pattern, locale=self.language)
+        return format_decimal(value, pattern, locale=self.locale)
 
     def time(self, moment: datetime) -> str:
         utc = moment.astimezone(UTC)
@@ -100,14 +120,11 @@ class Formatter:
         if self.zone_is_utc:
             return f"{at_utc} UTC"
         here = utc.astimezone(self.zone)
-        zone_name = get_timezone_location(self.zone, locale=self.language)
+        zone_name = _zone_location(self.zone.key, self.language)
         return self.fmt("time", utc=at_utc, local=f"{self._date_time(here)} {zone_name}")
 
     def _date_time(self, moment: datetime) -> str:
-        naive = moment.replace(tzinfo=None)
-        day = format_skeleton("yMMMd", naive, locale=self.language)
-        clock = format_skeleton("Hm", naive, locale=self.language)
-        return f"{day} {clock}"
+        return _date_time(self.language, moment.replace(tzinfo=None, second=0, microsecond=0))
 
     def coordinate(self, value: float, positive: str, negative: str) -> str:
         hemisphere = self.data["compass"][positive if value >= 0 else negative]
@@ -127,8 +144,8 @@ class Formatter:
         flight_level = max(0, round(feet / 100))
         return self.fmt(
             "altitude",
-            m=format_unit(round(metres), "length-meter", "short", locale=self.language),
-            ft=format_unit(round(feet), "length-foot", "short", locale=self.language),
+            m=format_unit(round(metres), "length-meter", "short", locale=self.locale),
+            ft=format_unit(round(feet), "length-foot", "short", locale=self.locale),
             fl=f"FL{flight_level:03d}",
         )
 
@@ -140,20 +157,18 @@ class Formatter:
     def distance(self, metres: float) -> str:
         if metres >= 1000:
             return format_unit(
-                round(metres / 1000, 1), "length-kilometer", "short", locale=self.language
+                round(metres / 1000, 1), "length-kilometer", "short", locale=self.locale
             )
-        return format_unit(round(metres), "length-meter", "short", locale=self.language)
+        return format_unit(round(metres), "length-meter", "short", locale=self.locale)
 
     def duration(self, seconds: int) -> str:
-        return format_timedelta(
-            timedelta(seconds=abs(seconds)), threshold=2.0, locale=self.language
-        )
+        return format_timedelta(timedelta(seconds=abs(seconds)), threshold=2.0, locale=self.locale)
 
     def ref(self, kind: str, ident: int) -> str:
         return str(self.data["ref"][kind]).format(id=self.number(ident, "0"))
 
     def parties(self, codes: list[str]) -> str:
-        return format_list(codes, locale=self.language) if codes else ""
+        return format_list(codes, locale=self.locale) if codes else ""
 
     def rung(self, name: str) -> str:
         return str(self.data["rung"].get(name, name))
