@@ -268,8 +268,8 @@ def open_alert_thread(conn: Connection, alert: AlertOut) -> None:
 
 
 async def _prepare(app: FastAPI) -> None:
-    """Do at start what the first requests would otherwise wait for (the first FLASH message
-    after a start was answered in ~110 ms, the next in ~15): FastAPI builds a router's request
+    """Do at start what the first requests would otherwise wait for (the first hotline message
+    after a start took ~200 ms in process, the next ~12): FastAPI builds a router's request
     handling (each route's dependencies and validators) at the first request that reaches it,
     so one request for a path no route has, answered in process, makes it build them all;
     anyio imports its event loop backend when a first endpoint runs in its worker threads; and
