@@ -153,6 +153,12 @@ def tokens_issue(officer: str, db: DbOption = None) -> None:
     typer.echo(guarded(run))
 
 
+# How long an idle keep-alive connection stays open: longer than the clients and proxies in
+# front keep theirs (httpx 5 s, nginx's upstream keep-alive 60 s, most load balancers 60 s).
+# Closing first races their reuse of it: their request is cut (uvicorn's default is 5 s).
+KEEP_ALIVE_S = 75
+
+
 def uvicorn_settings() -> dict[str, Any]:
     """How `serve` and `demo` run uvicorn. Stream frames go to many clients: compressing each
     frame once per client (per-message deflate) cost more server CPU than the bytes it saves on
@@ -160,7 +166,11 @@ def uvicorn_settings() -> dict[str, Any]:
     itself (`stream.wire`)."""
     from deconfliction.stream.wire import DirectFramesProtocol
 
-    return {"ws_per_message_deflate": False, "ws": DirectFramesProtocol}
+    return {
+        "ws_per_message_deflate": False,
+        "ws": DirectFramesProtocol,
+        "timeout_keep_alive": KEEP_ALIVE_S,
+    }
 
 
 def _freeze_start_up_objects() -> None:
