@@ -4,20 +4,27 @@ mediator and an English-speaking observer."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import uvicorn
 from bench.areas import area_toml
+from bench.serving import free_port
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from deconfliction.api import create_app
+from deconfliction.cli import uvicorn_settings
 from deconfliction.store import tables as t
 from tests.api.conftest import OfficerClient
 from tests.conftest import FakeClock, area_tokens
 
+SERVED_START_LIMIT_S = 180.0  # a server starting on a busy machine
+SERVED_STOP_LIMIT_S = 30.0
 HOTLINE_AREA = area_toml(
     "Hotline test area",
     ("tr-duty", "tr-watch", "il-duty", "il-watch", "il-hq", "sy-duty", "az-med", "un-obs"),
@@ -89,3 +96,37 @@ def notice(
         "language": "en",
         **extra,
     }
+
+
+class Served:
+    """An app served by uvicorn in a thread of this process, on a loopback port, run as
+    `deconfliction serve` runs it."""
+
+    def __init__(self, engine: Engine, clock: FakeClock) -> None:
+        self.port = free_port()
+        self.app = make_app(engine, clock)
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            **uvicorn_settings(),  # as `deconfliction serve` runs: the hub writes frames itself
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Served:
+        self.thread.start()
+        deadline = time.monotonic() + SERVED_START_LIMIT_S
+        while not self.server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=SERVED_STOP_LIMIT_S)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"

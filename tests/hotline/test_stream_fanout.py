@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -27,8 +26,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import uvicorn
-from bench.serving import Server, free_port
+from bench.serving import Server
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
@@ -36,7 +34,6 @@ from typer.testing import CliRunner
 from websockets.sync.client import ClientConnection, connect
 
 from deconfliction.cli import app as cli
-from deconfliction.cli import uvicorn_settings
 from deconfliction.parties.models import Actor
 from deconfliction.store import tables as t
 from deconfliction.store.db import make_engine, transaction
@@ -51,44 +48,11 @@ from deconfliction.stream.service import (
     publish,
 )
 from tests.conftest import T0, FakeClock, _truncate
-from tests.hotline.conftest import HOTLINE_AREA, make_app, notice
+from tests.hotline.conftest import HOTLINE_AREA, Served, notice
 
 WAIT_S = 30.0  # a wake comes in milliseconds; this only bounds a test that fails
 NEVER_S = "3600"  # the fallback poll during these tests: longer than any wait
 START_LIMIT_S = 180.0  # a server process starting on a busy machine
-
-
-class Served:
-    """An app served by uvicorn in a thread of this process, on a loopback port."""
-
-    def __init__(self, engine: Engine, clock: FakeClock) -> None:
-        self.port = free_port()
-        self.app = make_app(engine, clock)
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            **uvicorn_settings(),  # as `deconfliction serve` runs: the hub writes frames itself
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        deadline = time.monotonic() + START_LIMIT_S
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=WAIT_S)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 def send(base: str, token: str, **body: Any) -> dict[str, Any]:
