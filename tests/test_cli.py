@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from deconfliction.cli import app
 from deconfliction.store import tables as t
+from tests.api.conftest import event_count
 from tests.builders import activity, volume, zone
 from tests.conftest import AREA_TOML
 
@@ -46,17 +47,6 @@ def area(engine: Engine, tmp_path: Path) -> dict[str, str]:
 
 def key(tmp_path: Path, officer: str) -> str:
     return str(tmp_path / "keys" / f"{officer}.key")
-
-
-def count_events(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(
-            conn.execute(
-                select(func.count())
-                .select_from(t.entries)
-                .where(~t.entries.c.kind.startswith("key."))
-            ).scalar_one()
-        )
 
 
 def test_init_prints_one_token_per_officer_and_stores_only_hashes(
@@ -144,7 +134,7 @@ def test_bad_file_is_one_line_and_exit_2(
 ) -> None:
     plan = tmp_path / "plan.json"
     plan.write_text(content, encoding="utf-8")
-    before = count_events(engine)
+    before = event_count(engine)
     code, _, err = run(
         "activities",
         "notify",
@@ -159,7 +149,7 @@ def test_bad_file_is_one_line_and_exit_2(
     assert code == 2
     assert len(err.strip().splitlines()) == 1
     assert says in err
-    assert count_events(engine) == before
+    assert event_count(engine) == before
 
 
 def test_missing_file_wrong_token_and_observer(

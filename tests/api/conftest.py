@@ -15,6 +15,18 @@ from deconfliction.store import tables as t
 from tests.conftest import FakeClock
 
 
+def event_count(engine: Engine) -> int:
+    """The log's entries but its key records: what the officers' writes put there."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(t.entries)
+                .where(~t.entries.c.kind.startswith("key."))
+            ).scalar_one()
+        )
+
+
 class Api:
     """Calls the API as one officer or another: `api.as_("tr-duty").post(...)`."""
 
@@ -27,14 +39,7 @@ class Api:
         return OfficerClient(self.client, self.tokens[officer])
 
     def event_count(self) -> int:
-        with self.engine.connect() as conn:
-            return int(
-                conn.execute(
-                    select(func.count())
-                    .select_from(t.entries)
-                    .where(~t.entries.c.kind.startswith("key."))
-                ).scalar_one()
-            )
+        return event_count(self.engine)
 
 
 class OfficerClient:
