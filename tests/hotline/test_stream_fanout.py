@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -274,6 +275,7 @@ def test_a_live_websocket_gets_each_event_once_in_order_written_by_the_hub_or_ca
     clock: FakeClock,
     area: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
+    frame_writes: list[bool],
     refused: bool,
 ) -> None:
     """Under `serve` the hub writes a caught-up connection's frames itself (`stream.wire`); a
@@ -283,14 +285,6 @@ def test_a_live_websocket_gets_each_event_once_in_order_written_by_the_hub_or_ca
     monkeypatch.setenv("DECONFLICTION_STREAM_POLL_S", NEVER_S)
     if refused:
         monkeypatch.setattr(wire, "SLOW_CLIENT_BYTES", -1)
-    written: list[bool] = []
-    write = wire.FrameWriter.write
-
-    def counted(self: wire.FrameWriter, frames: list[bytes]) -> bool:
-        written.append(write(self, frames))
-        return written[-1]
-
-    monkeypatch.setattr(wire.FrameWriter, "write", counted)
 
     def publish_now(kind: str) -> int:
         with transaction(engine, write=True) as conn:
@@ -318,7 +312,63 @@ def test_a_live_websocket_gets_each_event_once_in_order_written_by_the_hub_or_ca
         assert set(burst) | {sent} <= set(ids), name  # none missed
     assert receipt["payload"]["message"] == message["id"]
     assert receipt["payload"]["party"] == "IL"
-    assert written and all(w is not refused for w in written)
+    assert frame_writes and all(w is not refused for w in frame_writes)
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_a_client_that_stops_reading_is_caught_up_from_the_table_when_it_reads_again(
+    engine: Engine,
+    clock: FakeClock,
+    area: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    frame_writes: list[bool],
+) -> None:
+    """A client that does not read fills its socket, then the server's buffer for it: past
+    `SLOW_CLIENT_BYTES` the hub writes it nothing more (its memory stays bounded), and when it
+    reads again it gets what it missed from the table, after what was already on its way."""
+    monkeypatch.setenv("DECONFLICTION_STREAM_POLL_S", NEVER_S)
+
+    def publish_now(kind: str, count: int = 1, size: int = 0) -> list[int]:
+        with transaction(engine, write=True) as conn:
+            blob = {"blob": "x" * size}
+            return [publish(conn, ["IL"], kind, blob, clock()) for _ in range(count)]
+
+    def wait_until(done: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + WAIT_S
+        while not done():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.01)
+
+    with Served(engine, clock) as server:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window, set early
+        sock.connect(("127.0.0.1", server.port))
+        url = f"ws://127.0.0.1:{server.port}/v1/stream?token={area['il-duty']}"
+        with connect(url, sock=sock, open_timeout=WAIT_S) as ws:
+            hub = server.app.state.stream_hub
+            wait_until(lambda: any(s.direct for s in hub.subscribers), "never live")
+            big = publish_now("test.big", count=300, size=20_000)  # ~6 MB, not read
+            wait_until(lambda: bool(frame_writes), "the hub never wrote")
+            later = publish_now("test.later", count=5)
+            wait_until(lambda: False in frame_writes, "never held back")
+            end = publish_now("test.end")
+            got = [e["id"] for e in until_kind(Stream(ws), "test.end")]
+    assert got == [*big, *later, *end]
+    assert frame_writes[0] is True and frame_writes[-1] is False
+
+
+@pytest.fixture
+def frame_writes(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """What each of the hub's direct writes answered, in order (True: written)."""
+    answers: list[bool] = []
+    write = wire.FrameWriter.write
+
+    def counted(self: wire.FrameWriter, frames: list[bytes]) -> bool:
+        answers.append(write(self, frames))
+        return answers[-1]
+
+    monkeypatch.setattr(wire.FrameWriter, "write", counted)
+    return answers
 
 
 @pytest.mark.parametrize("engine", ["sqlite"], indirect=True)

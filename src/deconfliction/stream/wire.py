@@ -23,7 +23,8 @@ from websockets.protocol import State
 
 FRAME_WRITER = "deconfliction.frame_writer"
 # Bytes a connection may have waiting in its transport before it counts as slow: it then stops
-# taking direct frames and catches up from the table at its own pace.
+# taking direct frames and catches up from the table at its own pace (so it holds at most this
+# and the one fan-out that crossed it: at most BATCH events).
 SLOW_CLIENT_BYTES = 1 << 20
 
 
