@@ -38,7 +38,7 @@ OnText = Callable[[bytes, float, float], None]
 
 
 class HandshakeFailed(Exception):
-    pass
+    """The server refused the opening handshake or answered it wrongly."""
 
 
 @dataclass(eq=False)
