@@ -28,7 +28,7 @@ REACH = SeparationMinima(10_000.0, 300.0, 600.0)
 
 
 class RolledBack(Exception):
-    pass
+    """Raised inside a write to make its group commit roll back."""
 
 
 @pytest.fixture

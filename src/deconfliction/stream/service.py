@@ -379,7 +379,7 @@ class StreamHub:
         # What the direct writers of this fan-out made, for the next of their group to reuse.
         shared: dict[Any, Any] = {}
         for group, given in touched.values():
-            for sub in list(group):  # a failed write may end a connection, and its membership
+            for sub in group:  # nothing here runs a task: the group cannot change meanwhile
                 if sub.direct is None:
                     for each in given:
                         sub.push(each)
