@@ -124,7 +124,8 @@ async def streamer(url: str, token: str, until: float, warm: float, tally: Tally
     async with connect(ws_url, max_size=2**22) as ws:
         while (left := until - time.monotonic()) > 0:
             try:
-                frame = json.loads(await asyncio.wait_for(ws.recv(), left))
+                async with asyncio.timeout(left):
+                    frame = json.loads(await ws.recv())
             except TimeoutError:
                 break
             if time.monotonic() >= warm:  # a frame holds one event or an array of them

@@ -159,7 +159,7 @@ def test_the_hubs_fan_out_pushes_each_event_to_exactly_its_readers_once_in_order
             kind = "mediator" if party == "AZ" else "participant"
             subs.append(await hub.subscribe(Actor(f"o{n}", party, role, kind)))
         hub._fan_out(made)
-        got = [await asyncio.wait_for(sub.take(), 1) if sub.pending else [] for sub in subs]
+        got = [await sub.take() if sub.pending else [] for sub in subs]
         await hub.close()
         return got
 
@@ -201,7 +201,8 @@ def test_a_live_wait_ends_when_woken_with_what_was_pushed_and_a_cancelled_one_le
         await asyncio.sleep(0.05)
         assert not waiting.done() and sub.waiter is not None
         hub._fan_out([event(1), event(2)])
-        assert [e.id for e in await asyncio.wait_for(waiting, 1)] == [1, 2]
+        async with asyncio.timeout(1):
+            assert [e.id for e in await waiting] == [1, 2]
         assert sub.waiter is None and sub.pending == []
         cancelled = asyncio.create_task(sub.take())
         await asyncio.sleep(0.01)
@@ -210,8 +211,33 @@ def test_a_live_wait_ends_when_woken_with_what_was_pushed_and_a_cancelled_one_le
             await cancelled
         assert sub.waiter is None
         hub._fan_out([event(3)])  # waking nobody is harmless; the event waits for the next take
-        assert [e.id for e in await asyncio.wait_for(sub.take(), 1)] == [3]
+        assert [e.id for e in await sub.take(wait_s=1)] == [3]
+        # A take cancelled in the step its event arrives ends cancelled (3.11's wait_for would
+        # return the event and swallow the cancel); the event waits for the next take.
+        timed = asyncio.create_task(sub.take(wait_s=60))
+        await asyncio.sleep(0.01)
+        hub._fan_out([event(4)])
+        timed.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await timed
+        assert [e.id for e in await sub.take(wait_s=1)] == [4]
         await hub.close()
+
+    asyncio.run(run())
+
+
+def test_the_hub_stops_when_cancelled_in_the_step_a_wake_arrives(engine: Engine) -> None:
+    async def run() -> None:
+        hub = StreamHub(engine, fallback_s=3600)
+        await hub.subscribe(Actor("il-duty", "IL", "officer", "participant"))
+        await asyncio.sleep(0.05)  # the hub has read and waits for a wake
+        task, wakeup = hub._task, hub._wakeup
+        assert task is not None and wakeup is not None and not task.done()
+        wakeup.set()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            async with asyncio.timeout(5):  # a swallowed cancel: the hub runs on, this expires
+                await task
 
     asyncio.run(run())
 

@@ -150,3 +150,20 @@ def test_a_follower_counts_what_it_could_not_hand_on(clock: FakeClock) -> None:
         gone.dispose()
     assert counters.dropped == {inbox.BACKLOG_FULL: 1, inbox.UNREACHABLE: 2}
     assert outbox.pending() == 0
+
+
+@PG
+def test_the_reader_stops_when_cancelled_in_the_step_a_wake_arrives(engine: Engine) -> None:
+    reader = inbox.InboxReader(engine, lambda state: None)
+
+    async def run() -> None:
+        task = asyncio.create_task(reader.run())
+        await asyncio.sleep(0.3)  # it has drained, listens and waits for a wake
+        assert reader.wakeup is not None and not task.done()
+        reader.wakeup.set()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            async with asyncio.timeout(5):  # a swallowed cancel: the reader runs on, this expires
+                await task
+
+    asyncio.run(run())

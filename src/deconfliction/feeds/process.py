@@ -348,7 +348,8 @@ class _Feed:
             tally.keep(state)
 
     async def _read(self, reader: asyncio.StreamReader) -> bytes:
-        return await asyncio.wait_for(reader.read(READ_BYTES), self.idle_s)
+        async with asyncio.timeout(self.idle_s):
+            return await reader.read(READ_BYTES)
 
     async def _cot_stream(self, reader: asyncio.StreamReader) -> None:
         splitter = CotSplitter()

@@ -240,7 +240,8 @@ class FeedServers:
         reader, writer = await asyncio.open_unix_connection(sock=ours, limit=BUFFER)
         running = _Running(process, reader, writer)
         try:
-            first = loads_plain(await asyncio.wait_for(running.frame(), START_TIMEOUT_S))
+            async with asyncio.timeout(START_TIMEOUT_S):
+                first = loads_plain(await running.frame())
         except (TimeoutError, asyncio.IncompleteReadError) as exc:
             await running.end()
             raise RuntimeError(f"the feed process did not start ({exc!r})") from None
@@ -327,7 +328,8 @@ class FeedServers:
             if running is None:  # between two processes: nothing to wait for
                 supervising.cancel()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(supervising, STOP_TIMEOUT_S)
+                async with asyncio.timeout(STOP_TIMEOUT_S):
+                    await supervising
         if self._running is not None:  # the wait above timed out
             await self._running.end()
             self._running = None

@@ -260,10 +260,11 @@ class Subscription:
         if not self.pending and not self.overflowed:
             self.waiter = (self.loop or asyncio.get_running_loop()).create_future()
             try:
-                if wait_s is None:  # a WebSocket waits on the future itself: wait_for costs more
+                if wait_s is None:  # a WebSocket waits on the future itself: a timeout costs more
                     await self.waiter
                 else:
-                    await asyncio.wait_for(self.waiter, wait_s)
+                    async with asyncio.timeout(wait_s):
+                        await self.waiter
             except TimeoutError:
                 return []
             finally:
@@ -436,7 +437,8 @@ class StreamHub:
                 if len(events) >= BATCH:
                     continue
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wakeup.wait(), self.fallback_s)
+                    async with asyncio.timeout(self.fallback_s):
+                        await wakeup.wait()
         finally:
             if listener is not None:
                 listener.cancel()

@@ -195,6 +195,7 @@ class InboxReader:
         self.engine = engine
         self.deliver = deliver
         self.taken = 0
+        self.wakeup: asyncio.Event | None = None  # while run() runs: set, it reads again
 
     def _take(self) -> list[TrackState]:
         with transaction(self.engine, write=True) as conn:
@@ -234,7 +235,7 @@ class InboxReader:
     async def run(self) -> None:
         """Drain at once (what a former leader left), then on every notification and every
         ``POLL_S``, until cancelled."""
-        wakeup = asyncio.Event()
+        self.wakeup = wakeup = asyncio.Event()
         listener = asyncio.create_task(self._listen(wakeup))
         try:
             while True:
@@ -244,7 +245,8 @@ class InboxReader:
                 except SQLAlchemyError:
                     log.warning("track inbox read failed; retrying", exc_info=True)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wakeup.wait(), POLL_S)
+                    async with asyncio.timeout(POLL_S):
+                        await wakeup.wait()
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
