@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import gc
 import json
 import sys
 import tomllib
@@ -153,44 +152,14 @@ def tokens_issue(officer: str, db: DbOption = None) -> None:
     typer.echo(guarded(run))
 
 
-# How long an idle keep-alive connection stays open: longer than the clients and proxies in
-# front keep theirs (httpx 5 s, nginx's upstream keep-alive 60 s, most load balancers 60 s).
-# Closing first races their reuse of it: their request is cut (uvicorn's default is 5 s).
-KEEP_ALIVE_S = 75
-
-
-def uvicorn_settings() -> dict[str, Any]:
-    """How `serve` and `demo` run uvicorn. Stream frames go to many clients: compressing each
-    frame once per client (per-message deflate) cost more server CPU than the bytes it saves on
-    loopback and LAN links, and uncompressed frames are what the hub writes to every client
-    itself (`stream.wire`)."""
-    from deconfliction.stream.wire import DirectFramesProtocol
-
-    return {
-        "ws_per_message_deflate": False,
-        "ws": DirectFramesProtocol,
-        "timeout_keep_alive": KEEP_ALIVE_S,
-    }
-
-
-def _freeze_start_up_objects() -> None:
-    """Keep what start-up built (the index, the app) out of the collector's full passes: they
-    stopped a 5,000-track server for 120-200 ms once or twice a minute."""
-    gc.collect()
-    gc.freeze()
-
-
 @app.command()
 def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve the API on HOST:PORT (docs at /docs)."""
-    import uvicorn
-
     from deconfliction.api import create_app
+    from deconfliction.serving import serve_app
 
     engine = guarded(lambda: open_engine(db))
-    asgi_app = create_app(engine)
-    _freeze_start_up_objects()
-    uvicorn.run(asgi_app, host=host, port=port, log_level="info", **uvicorn_settings())
+    serve_app(create_app(engine), host, port, log_level="info")
 
 
 @app.command()
@@ -219,22 +188,14 @@ def demo(
     summary = guarded(lambda: load_demo(engine, utc_now()))
     typer.echo(summary.render())
     if serve_after:
-        import uvicorn
-
         from deconfliction.api import create_app
+        from deconfliction.serving import serve_app
 
         typer.echo(f"Serving http://{host}:{port}/ (API docs at /docs). Ctrl-C to stop.")
         # Replay the demo day's tracks shifted so that the T4 crossing happens a minute from now.
         shift = summary.day_start + DEMO_ENCOUNTER - utc_now()
         asgi_app = create_app(engine, demo_replay=(summary.day_start, shift))
-        _freeze_start_up_objects()
-        uvicorn.run(
-            asgi_app,
-            host=host,
-            port=port,
-            log_level="warning",
-            **uvicorn_settings(),
-        )
+        serve_app(asgi_app, host, port, log_level="warning")
 
 
 @zones_app.command("list")

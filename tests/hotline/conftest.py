@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from deconfliction.api import create_app
-from deconfliction.cli import uvicorn_settings
+from deconfliction.serving import uvicorn_settings
 from deconfliction.store import tables as t
 from tests.api.conftest import OfficerClient
 from tests.conftest import FakeClock, area_tokens

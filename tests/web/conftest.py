@@ -20,7 +20,8 @@ import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from deconfliction.api import create_app
-from deconfliction.cli import DEMO_ENCOUNTER, uvicorn_settings
+from deconfliction.cli import DEMO_ENCOUNTER
+from deconfliction.serving import uvicorn_settings
 from deconfliction.sim.demo import load_demo
 from deconfliction.store.db import make_engine, migrate
 

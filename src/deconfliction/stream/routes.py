@@ -87,6 +87,13 @@ def hub_of(app: Starlette) -> StreamHub:
     return hub
 
 
+def end_streams(app: Starlette) -> None:
+    """End every stream the app serves (the server stops)."""
+    hub: StreamHub | None = getattr(app.state, "stream_hub", None)
+    if hub is not None:
+        hub.end_streams()
+
+
 def _token(authorization: str | None, token: str | None) -> str:
     if authorization is not None:
         scheme, _, value = authorization.partition(" ")
@@ -287,6 +294,8 @@ async def _events(
         if before_wait is not None:
             before_wait()
         taken = await sub.take(wait_s)
+        if sub.ended:
+            return
         if sub.overflowed:
             sub.overflowed = False
             catching_up = True

@@ -240,6 +240,8 @@ class Subscription:
     # a push and a wake; False means it could not take them (slow or closing) and sent none:
     # the connection then catches up from the table like an overflowed one.
     direct: Callable[[list[StreamEvent], dict[Any, Any]], bool] | None = None
+    # Set when the server stops: the connection's stream ends.
+    ended: bool = False
 
     def push(self, event: StreamEvent) -> None:
         if self.overflowed:
@@ -256,8 +258,9 @@ class Subscription:
 
     async def take(self, wait_s: float | None = None) -> list[StreamEvent]:
         """The events pushed since the last take, waiting for at least one (at most `wait_s`:
-        then none). After an overflow, check `overflowed` first: what was pending is gone."""
-        if not self.pending and not self.overflowed:
+        then none). After an overflow, check `overflowed` first: what was pending is gone;
+        once `ended`, it waits no more."""
+        if not self.pending and not self.overflowed and not self.ended:
             self.waiter = (self.loop or asyncio.get_running_loop()).create_future()
             try:
                 if wait_s is None:  # a WebSocket waits on the future itself: a timeout costs more
@@ -346,6 +349,14 @@ class StreamHub:
             else:
                 self._by_party.setdefault(actor.party, set()).add(sub)
         return sub
+
+    def end_streams(self) -> None:
+        """The server stops: every connection's stream ends (its client reconnects with its
+        last id to another server, or this one once started again)."""
+        for sub in self.subscribers:
+            sub.ended = True
+            sub.direct = None
+            sub.wake()
 
     def unsubscribe(self, sub: Subscription) -> None:
         sub.direct = None
