@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,7 +24,7 @@ from deconfliction.activities.routes import router as activities_router
 from deconfliction.agreements.routes import router as agreements_router
 from deconfliction.conflicts.detection import CellIndex, MemoryIndex
 from deconfliction.conflicts.routes import router as conflicts_router
-from deconfliction.errors import Invalid, Problem, TooLarge
+from deconfliction.errors import Invalid, Problem, TooLarge, Unavailable
 from deconfliction.feeds.servers import FeedConfig, feeds_from_text
 from deconfliction.hotline import scheduler as hotline_scheduler
 from deconfliction.hotline import templates
@@ -49,11 +50,15 @@ from deconfliction.zones.routes import router as zones_router
 MAX_BODY_BYTES = 1024 * 1024
 CHECKPOINT_EVERY_S = 10.0
 PROBLEM_JSON = "application/problem+json"
+# Seconds a client waits before sending again a request the database could not take.
+DATABASE_RETRY_S = 2
+
+logger = logging.getLogger(__name__)
 
 
 def problem_response(problem: Problem) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
-    if problem.status == 429:  # the rate limit: when the client may try again
+    if problem.status in (429, 503):  # the rate limit, the database away: when to try again
         headers = {"Retry-After": str(problem.extra.get("retry_after_s", 1))}
     return JSONResponse(
         problem.body(), status_code=problem.status, media_type=PROBLEM_JSON, headers=headers
@@ -202,6 +207,20 @@ def create_app(
     async def on_out_of_range(_request: Request, exc: Exception) -> JSONResponse:
         # A number past what the database stores (an id of 2**63, say): the client's input.
         return problem_response(Invalid("a number in the request is out of range"))
+
+    @app.exception_handler(OperationalError)
+    async def on_database_away(_request: Request, exc: OperationalError) -> JSONResponse:
+        # The database restarting, failing over or out of reach, or a lock held too long: the
+        # transaction rolled back, or (a cut during COMMIT) it is unknown whether it committed,
+        # which is what the Idempotency-Key of a write sent again settles.
+        logger.error("database unavailable: %s", exc.orig)
+        return problem_response(
+            Unavailable(
+                "the database cannot be reached just now; send the request again"
+                " (a write with the same Idempotency-Key)",
+                retry_after_s=DATABASE_RETRY_S,
+            )
+        )
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -66,3 +66,8 @@ class PreconditionRequired(Problem):
 class TooLarge(Problem):
     status = 413
     title = "Payload too large"
+
+
+class Unavailable(Problem):
+    status = 503
+    title = "Service unavailable"
