@@ -330,7 +330,10 @@ async def _sign_checkpoints(engine: Engine, clock: Clock, every_s: float) -> Non
             pass  # another server signed the same size first: that checkpoint serves
 
     while True:
-        await asyncio.to_thread(sign)
+        try:
+            await asyncio.to_thread(sign)
+        except Exception:  # the database away a moment must not end the signing for good
+            logger.exception("signing a checkpoint failed; retrying")
         await asyncio.sleep(every_s)
 
 

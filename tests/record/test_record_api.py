@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.exc import OperationalError
 
 from deconfliction.api import create_app
 from deconfliction.errors import Invalid
@@ -25,6 +26,7 @@ from deconfliction.ledger.merkle import verify_consistency, verify_inclusion
 from deconfliction.ledger.signing import load_public_key
 from deconfliction.ledger.signing import verify as verify_signature
 from deconfliction.parties.service import authenticate
+from deconfliction.record import log as record_log
 from deconfliction.record.checkpoints import cosign_latest
 from deconfliction.record.service import Statement
 from deconfliction.store import tables as t
@@ -312,6 +314,31 @@ def test_the_leader_signs_a_checkpoint_on_taking_the_lead(
             time.sleep(0.05)
     assert found.status_code == 200, found.text
     assert checkpoint_of(found.text).size == 5
+
+
+def test_the_leaders_signer_goes_on_after_a_signing_fails(
+    engine: Engine, clock: FakeClock, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sign = record_log.checkpoint
+    calls: list[int] = []
+
+    def first_fails(conn: Connection, now: datetime) -> str:
+        calls.append(1)
+        if len(calls) == 1:  # the database away for a moment (a lock held too long, say)
+            raise OperationalError("INSERT INTO checkpoints", {}, Exception("database is locked"))
+        return sign(conn, now)
+
+    monkeypatch.setattr(record_log, "checkpoint", first_fails)
+    app = create_app(
+        engine, clock, checkpoint_every_s=0.05, hotline_every_s=None, tactical_every_s=None
+    )
+    with TestClient(app) as client:
+        med = Api(client, tokens, engine).as_("az-med")
+        deadline = time.monotonic() + 10
+        while (found := med.get("/v1/ledger/checkpoint")).status_code == 404:
+            assert time.monotonic() < deadline, "the signer stopped at its first failure"
+            time.sleep(0.05)
+    assert len(calls) >= 2 and found.status_code == 200
 
 
 def test_observer_sees_every_entry_but_only_the_payloads_shared_with_it(api: Api) -> None:
