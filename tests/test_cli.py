@@ -45,6 +45,26 @@ def area(engine: Engine, tmp_path: Path) -> dict[str, str]:
     return dict(line.split("\t") for line in out.splitlines())
 
 
+def test_tokens_revoke_refuses_every_token_of_the_officer_at_once(
+    engine: Engine, area: dict[str, str]
+) -> None:
+    code, fresh, err = run("tokens", "issue", "tr-duty", "--db", url_of(engine))
+    assert code == 0, err
+    assert run("activities", "list", "--db", url_of(engine), "--token", fresh.strip())[0] == 0
+    code, out, err = run("tokens", "revoke", "tr-duty", "--db", url_of(engine))
+    assert (code, out) == (0, "revoked 2 tokens of tr-duty\n"), err
+    for token in (area["tr-duty"], fresh.strip()):
+        code, _, err = run("activities", "list", "--db", url_of(engine), "--token", token)
+        assert code == 2 and "token revoked" in err
+    il = area["il-duty"]  # the other officers' tokens stay good
+    assert run("activities", "list", "--db", url_of(engine), "--token", il)[0] == 0
+    assert run("tokens", "revoke", "tr-duty", "--db", url_of(engine))[1] == (
+        "revoked 0 tokens of tr-duty\n"
+    )
+    code, out, err = run("tokens", "revoke", "nobody", "--db", url_of(engine))
+    assert (code, out, err) == (2, "", "error: unknown officer nobody\n")
+
+
 def key(tmp_path: Path, officer: str) -> str:
     return str(tmp_path / "keys" / f"{officer}.key")
 

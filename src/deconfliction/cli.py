@@ -59,7 +59,7 @@ from deconfliction.ledger.signing import generate_private_key, public_key_b64
 from deconfliction.ledger.verify import VerifyResult, verify_export
 from deconfliction.ops import backup as ops_backup
 from deconfliction.parties.models import AreaConfig
-from deconfliction.parties.service import AreaSetUp, init_area, issue_token
+from deconfliction.parties.service import AreaSetUp, init_area, issue_token, revoke_tokens
 from deconfliction.record import checkpoints, keys, log
 from deconfliction.record.ask import ask_activity
 from deconfliction.record.keys import encode_private, read_private, trust
@@ -150,6 +150,20 @@ def tokens_issue(officer: str, db: DbOption = None) -> None:
             return issue_token(conn, officer, utc_now())
 
     typer.echo(guarded(run))
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(officer: str, db: DbOption = None) -> None:
+    """Revoke every token of an officer (a lost device, an officer leaving): refused at once,
+    open streams end within 30 s (needs access to the database itself)."""
+
+    def run() -> int:
+        engine = open_engine(db)
+        with transaction(engine, write=True) as conn:
+            return revoke_tokens(conn, officer, utc_now())
+
+    count = guarded(run)
+    typer.echo(f"revoked {count} token{'' if count == 1 else 's'} of {officer}")
 
 
 @app.command()

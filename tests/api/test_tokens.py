@@ -4,12 +4,20 @@ counts at the next request."""
 
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, update
 from sqlalchemy.pool import StaticPool
 
-from deconfliction.parties.service import TOKEN_LIFETIME, issue_token, token_hash
+from deconfliction.parties.service import (
+    TOKEN_LIFETIME,
+    issue_token,
+    lapsed_tokens,
+    revoke_tokens,
+    token_hash,
+)
 from deconfliction.store import tables as t
 from deconfliction.store.db import loop_engine, make_engine, transaction
 from tests.api.conftest import Api, OfficerClient
@@ -50,3 +58,19 @@ def test_only_an_sqlite_file_gets_a_connection_for_the_event_loop(
     loop.dispose()
     assert loop_engine(make_engine("sqlite://")) is None
     assert loop_engine(make_engine(f"sqlite:///{tmp_path / 'x.db'}")) is not None
+
+
+def test_lapsed_tokens_are_exactly_the_revoked_expired_and_unknown_ones(
+    engine: Engine, clock: FakeClock, tokens: dict[str, str]
+) -> None:
+    now = clock()
+    with transaction(engine, write=True) as conn:
+        short = issue_token(conn, "il-duty", now, lifetime=timedelta(minutes=1))
+        assert revoke_tokens(conn, "tr-duty", now) == 1
+    good = {token_hash(v) for k, v in tokens.items() if k != "tr-duty"}
+    unknown = {token_hash(secrets.token_hex(8)) for _ in range(1200)}  # several queries' worth
+    asked = good | unknown | {token_hash(tokens["tr-duty"]), token_hash(short)}
+    with transaction(engine, write=False) as conn:
+        assert lapsed_tokens(conn, asked, now) == asked - good - {token_hash(short)}
+        later = now + timedelta(minutes=2)
+        assert lapsed_tokens(conn, asked, later) == asked - good

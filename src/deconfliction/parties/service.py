@@ -9,7 +9,7 @@ import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from deconfliction.errors import Conflict, Forbidden, NotFound, Unauthorized
 from deconfliction.parties.models import Actor, AreaConfig, MinimaConfig, OfficerOut, PartyOut
@@ -148,6 +148,41 @@ def issue_token(
         )
     )
     return token
+
+
+def revoke_tokens(conn: Connection, officer: str, now: datetime) -> int:
+    """Revoke every token of `officer` not yet revoked (a lost laptop, an officer leaving);
+    how many. Requests with them are refused at once, open streams end within
+    `stream.service.TOKEN_CHECK_S`."""
+    if conn.execute(select(t.officers.c.id).where(t.officers.c.id == officer)).first() is None:
+        raise NotFound(f"unknown officer {officer}")
+    done = conn.execute(
+        update(t.tokens)
+        .where(t.tokens.c.officer == officer, t.tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return int(done.rowcount)
+
+
+# How many token hashes one query looks up (under every database's limit on parameters).
+_HASHES_PER_QUERY = 500
+
+
+def lapsed_tokens(conn: Connection, hashes: set[str], now: datetime) -> set[str]:
+    """Those of the token `hashes` that no longer authenticate: revoked, expired or gone."""
+    ordered = sorted(hashes)
+    valid: set[str] = set()
+    for k in range(0, len(ordered), _HASHES_PER_QUERY):
+        valid.update(
+            conn.execute(
+                select(t.tokens.c.hash).where(
+                    t.tokens.c.hash.in_(ordered[k : k + _HASHES_PER_QUERY]),
+                    t.tokens.c.revoked_at.is_(None),
+                    t.tokens.c.expires_at > now,
+                )
+            ).scalars()
+        )
+    return hashes - valid
 
 
 # Every request authenticates: the statement is built once.

@@ -40,11 +40,12 @@ from deconfliction.hotline import templates
 from deconfliction.hotline.models import MessageOut
 from deconfliction.http import Services
 from deconfliction.parties.models import Actor
-from deconfliction.parties.service import authenticate
+from deconfliction.parties.service import authenticate, token_hash
 from deconfliction.store.db import transaction
 from deconfliction.stream.service import (
     BATCH,
     FALLBACK_POLL_S,
+    TOKEN_CHECK_S,
     StreamEvent,
     StreamHub,
     Subscription,
@@ -64,25 +65,35 @@ FRAME_LIMIT_CHARS = 256 * 1024
 LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
 
 
-def fallback_poll_s() -> float:
-    """How often a hub reads the table when nothing woke it (DECONFLICTION_STREAM_POLL_S)."""
-    raw = os.environ.get("DECONFLICTION_STREAM_POLL_S")
+def _seconds_from_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
     if raw is None:
-        return FALLBACK_POLL_S
+        return default
     try:
         seconds = float(raw)
     except ValueError:
         seconds = 0.0
     if not 0.01 <= seconds <= 3600:
-        raise Invalid(f"DECONFLICTION_STREAM_POLL_S: seconds from 0.01 to 3600, not {raw!r}")
+        raise Invalid(f"{name}: seconds from 0.01 to 3600, not {raw!r}")
     return seconds
+
+
+def fallback_poll_s() -> float:
+    """How often a hub reads the table when nothing woke it (DECONFLICTION_STREAM_POLL_S)."""
+    return _seconds_from_env("DECONFLICTION_STREAM_POLL_S", FALLBACK_POLL_S)
 
 
 def hub_of(app: Starlette) -> StreamHub:
     """The app's hub (one per app, made on first use)."""
     hub: StreamHub | None = getattr(app.state, "stream_hub", None)
     if hub is None:
-        hub = StreamHub(app.state.services.engine, fallback_poll_s())
+        services: Services = app.state.services
+        hub = StreamHub(
+            services.engine,
+            fallback_poll_s(),
+            clock=services.clock,
+            token_check_s=_seconds_from_env("DECONFLICTION_STREAM_TOKEN_CHECK_S", TOKEN_CHECK_S),
+        )
         app.state.stream_hub = hub
     return hub
 
@@ -352,7 +363,7 @@ async def stream_websocket(websocket: WebSocket) -> None:
         await _deny(websocket, problem)
         return
     await websocket.accept()
-    sub = await hub.subscribe(actor)
+    sub = await hub.subscribe(actor, token_hash(token))
     writer: FrameWriter | None = websocket.scope.get("extensions", {}).get(FRAME_WRITER)
 
     def go_direct() -> None:
@@ -399,12 +410,13 @@ async def stream_sse(
 ) -> StreamingResponse:
     svc: Services = request.app.state.services
     start = _after(last_event_id, after)
-    actor = await asyncio.to_thread(_authenticate, svc, _token(authorization, token))
+    presented = _token(authorization, token)
+    actor = await asyncio.to_thread(_authenticate, svc, presented)
     hub = hub_of(request.app)
     session = await asyncio.to_thread(Session, svc, hub, actor, lang)
 
     async def lines() -> AsyncIterator[str]:
-        sub = await hub.subscribe(actor)
+        sub = await hub.subscribe(actor, token_hash(presented))
         try:
             yield "retry: 2000\n\n"
             async for batch in _events(session, sub, start, wait_s=KEEPALIVE_S):

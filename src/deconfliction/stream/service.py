@@ -31,7 +31,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -40,6 +40,7 @@ from sqlalchemy import Connection, Engine, String, bindparam, event, func, inser
 from sqlalchemy.exc import SQLAlchemyError
 
 from deconfliction.parties.models import Actor
+from deconfliction.parties.service import lapsed_tokens
 from deconfliction.record import log as record_log
 from deconfliction.store import tables as t
 from deconfliction.store.db import (
@@ -51,6 +52,9 @@ from deconfliction.store.db import (
 )
 
 FALLBACK_POLL_S = 2.0
+# How often a hub checks its connections' tokens: a stream of a revoked or expired token ends
+# within this (and a fallback poll).
+TOKEN_CHECK_S = 30.0
 LISTEN_RETRY_S = 1.0
 CHANNEL = "deconfliction_stream"
 BATCH = 500
@@ -240,8 +244,16 @@ class Subscription:
     # a push and a wake; False means it could not take them (slow or closing) and sent none:
     # the connection then catches up from the table like an overflowed one.
     direct: Callable[[list[StreamEvent], dict[Any, Any]], bool] | None = None
-    # Set when the server stops: the connection's stream ends.
+    # Set when the server stops, or the connection's token was revoked or expired: the
+    # connection's stream ends.
     ended: bool = False
+    # The SHA-256 of the token the connection authenticated with, checked every TOKEN_CHECK_S.
+    token_hash: str | None = None
+
+    def end(self) -> None:
+        self.ended = True
+        self.direct = None
+        self.wake()
 
     def push(self, event: StreamEvent) -> None:
         if self.overflowed:
@@ -279,9 +291,18 @@ class Subscription:
 class StreamHub:
     """One per process and event loop: reads each new event once when woken and fans it out."""
 
-    def __init__(self, engine: Engine, fallback_s: float = FALLBACK_POLL_S) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        fallback_s: float = FALLBACK_POLL_S,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        token_check_s: float = TOKEN_CHECK_S,
+    ) -> None:
         self.engine = engine
         self.fallback_s = fallback_s
+        self.clock = clock
+        self.token_check_s = token_check_s
         self.subscribers: set[Subscription] = set()
         # Who gets what, so that fanning an event out costs its audience, not every client.
         self._by_party: dict[str, set[Subscription]] = {}
@@ -323,7 +344,7 @@ class StreamHub:
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody to tell
             loop.call_soon_threadsafe(wakeup.set)
 
-    async def subscribe(self, actor: Actor) -> Subscription:
+    async def subscribe(self, actor: Actor, token_hash: str | None = None) -> Subscription:
         """Register, then let the caller catch up from the table: an event committed before the
         registration is in the catch-up, one committed after it is pushed to the subscription
         (both, at worst: the caller skips ids it already sent)."""
@@ -342,7 +363,7 @@ class StreamHub:
                 # The hub starts from the newest id read now, before the caller's catch-up.
                 self.last = await asyncio.to_thread(self._latest)
                 self._task = loop.create_task(self._run())
-            sub = Subscription(actor, loop=loop)
+            sub = Subscription(actor, loop=loop, token_hash=token_hash)
             self.subscribers.add(sub)
             if actor.sees_all_shared:
                 self._see_all.add(sub)
@@ -354,9 +375,24 @@ class StreamHub:
         """The server stops: every connection's stream ends (its client reconnects with its
         last id to another server, or this one once started again)."""
         for sub in self.subscribers:
-            sub.ended = True
-            sub.direct = None
-            sub.wake()
+            sub.end()
+
+    async def _end_lapsed(self) -> None:
+        """End the streams whose token no longer authenticates (revoked, expired)."""
+        hashes = {s.token_hash for s in self.subscribers if s.token_hash is not None}
+        if not hashes:
+            return
+        try:
+            lapsed = await asyncio.to_thread(self._lapsed, hashes)
+        except Exception:  # checked again next time
+            log.exception("checking the streams' tokens failed; retrying")
+            return
+        for sub in [s for s in self.subscribers if s.token_hash in lapsed]:
+            sub.end()
+
+    def _lapsed(self, hashes: set[str]) -> set[str]:
+        with transaction(self.engine, write=False) as conn:
+            return lapsed_tokens(conn, hashes, self.clock())
 
     def unsubscribe(self, sub: Subscription) -> None:
         sub.direct = None
@@ -432,12 +468,17 @@ class StreamHub:
         listener = None
         if self.engine.dialect.name == "postgresql":
             listener = asyncio.get_running_loop().create_task(self._listen())
+        loop = asyncio.get_running_loop()
+        check_at = loop.time() + self.token_check_s
         try:
             while True:
                 if not self.subscribers:
                     # Cleared in the same step as the check: a later subscriber starts a new run.
                     self._task = None
                     return
+                if loop.time() >= check_at:
+                    check_at = loop.time() + self.token_check_s
+                    await self._end_lapsed()
                 wakeup.clear()  # a wake from now on means: read again
                 try:
                     events = await asyncio.to_thread(self._fetch, self.last)
