@@ -33,6 +33,7 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 class Site:
     url: str
     tokens: dict[str, str]  # officer id -> token
+    db: str  # the database's URL, for the command line
 
 
 def _free_port() -> int:
@@ -74,6 +75,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     yield Site(
         url=f"http://127.0.0.1:{port}",
         tokens={officer: token for officer, (_, _, token) in summary.tokens.items()},
+        db=f"sqlite:///{db}",
     )
     server.should_exit = True
     thread.join(timeout=10)

@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page
+from typer.testing import CliRunner
 
+from deconfliction.cli import app
 from deconfliction.ledger import merkle
 from tests.web.conftest import Site, log_in
 
@@ -256,3 +258,15 @@ def test_a_tablet_gets_the_panels_under_the_map_and_draws_by_keyboard(
     assert page.locator("#layer-draft path.draft").count() == 1
     assert "km" in page.inner_text("#draw-state")
     page.screenshot(path=artifacts / f"keyboard-{size[0]}x{size[1]}.png")
+
+
+def test_a_revoked_token_signs_the_officer_out_saying_why(browser: Browser, site: Site) -> None:
+    screen = log_in(browser, site, "tr-watch")  # no other test logs in as tr-watch
+    revoked = CliRunner().invoke(app, ["tokens", "revoke", "tr-watch", "--db", site.db])
+    assert revoked.exit_code == 0, revoked.output
+    page = screen.page
+    page.wait_for_selector("#login:not([hidden])", timeout=15_000)
+    assert page.is_hidden("#app")
+    assert page.text_content("#login-error") == "Signed out: token revoked"
+    assert page.evaluate("sessionStorage.getItem('dcf.token')") is None
+    assert screen.errors == []

@@ -107,9 +107,17 @@ async function api(path, { method = "GET", body, headers = {} } = {}) {
   if (!response.ok) {
     const error = new Error((data && data.detail) || (data && data.title) || response.statusText);
     error.status = response.status;
+    if (response.status === 401 && state.me) signedOut(error.message);
     throw error;
   }
   return data;
+}
+
+// The token was revoked or expired while logged in: back to the login screen, saying why.
+function signedOut(reason) {
+  sessionStorage.removeItem("dcf.token");
+  sessionStorage.setItem("dcf.signedOut", reason);
+  location.reload();
 }
 
 // Coalesce the refreshes a burst of events asks for; a failed one says so in the header.
@@ -864,5 +872,10 @@ window.dcf = { toScreen: (lon, lat) => state.map.toScreen([lon, lat]), state };
 
 wire();
 setLanguage(localStorage.getItem("dcf.lang") || navigator.language.slice(0, 2)).then(() => {
+  const ended = sessionStorage.getItem("dcf.signedOut");
+  if (ended) {
+    sessionStorage.removeItem("dcf.signedOut");
+    $("login-error").textContent = t("login.ended", { reason: ended });
+  }
   if (state.token) login(state.token);
 });
