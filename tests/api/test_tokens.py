@@ -74,3 +74,27 @@ def test_lapsed_tokens_are_exactly_the_revoked_expired_and_unknown_ones(
         assert lapsed_tokens(conn, asked, now) == asked - good - {token_hash(short)}
         later = now + timedelta(minutes=2)
         assert lapsed_tokens(conn, asked, later) == asked - good
+
+
+def test_a_commander_or_the_officer_revokes_the_officers_tokens_and_no_one_else(
+    api: Api,
+) -> None:
+    def revoke(by: str, officer: str) -> tuple[int, dict[str, object]]:
+        answer = api.as_(by).post(f"/v1/officers/{officer}/tokens/revoke")
+        return answer.status_code, answer.json()
+
+    refused = [
+        ("tr-duty", "tr-cmd", 403, "only a commander of TR, or tr-cmd, revokes tr-cmd's tokens"),
+        ("il-duty", "tr-duty", 403, "IL revokes only its own officers' tokens, not TR's"),
+        ("az-med", "tr-duty", 403, "AZ revokes only its own officers' tokens, not TR's"),
+        ("tr-cmd", "nobody", 404, "unknown officer nobody"),
+    ]
+    for by, officer, status, detail in refused:
+        code, body = revoke(by, officer)
+        assert (code, body["detail"]) == (status, detail), (by, officer)
+    assert api.as_("tr-duty").get("/v1/me").status_code == 200  # nothing revoked so far
+    assert revoke("tr-cmd", "tr-duty") == (200, {"officer": "tr-duty", "revoked": 1})
+    assert api.as_("tr-duty").get("/v1/me").json()["detail"] == "token revoked"
+    assert api.as_("tr-cmd").get("/v1/me").status_code == 200
+    assert revoke("il-duty", "il-duty") == (200, {"officer": "il-duty", "revoked": 1})
+    assert api.as_("il-duty").get("/v1/me").status_code == 401

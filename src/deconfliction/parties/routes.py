@@ -1,4 +1,4 @@
-"""Who am I, and which parties share the area."""
+"""Who am I, which parties share the area, and revoking an officer's tokens."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pydantic import BaseModel
 
 from deconfliction.http import ActorDep, ServicesDep, read
 from deconfliction.parties.models import OfficerOut, PartyOut
-from deconfliction.parties.service import get_officer, list_parties
+from deconfliction.parties.service import get_officer, list_parties, revoke_officer_tokens
+from deconfliction.store.db import transaction
 
 router = APIRouter(prefix="/v1", tags=["parties"])
 
@@ -28,3 +29,18 @@ def me(svc: ServicesDep, actor: ActorDep) -> Me:
 def parties(svc: ServicesDep, actor: ActorDep) -> list[PartyOut]:
     with read(svc) as conn:
         return list_parties(conn)
+
+
+class TokensRevokedOut(BaseModel):
+    officer: str
+    revoked: int  # tokens revoked now (0: none was left)
+
+
+@router.post("/officers/{officer}/tokens/revoke", response_model=TokensRevokedOut)
+def revoke_tokens(officer: str, svc: ServicesDep, actor: ActorDep) -> TokensRevokedOut:
+    """Revoke every token of an officer of your party (a lost device, an officer leaving): a
+    commander of the party, or the officer. Requests with them are refused at once; their open
+    streams end within 30 s. The host can do it too: `deconfliction tokens revoke`."""
+    with transaction(svc.engine, write=True) as conn:
+        revoked = revoke_officer_tokens(conn, actor, officer, svc.clock())
+    return TokensRevokedOut(officer=officer, revoked=revoked)

@@ -164,6 +164,19 @@ def revoke_tokens(conn: Connection, officer: str, now: datetime) -> int:
     return int(done.rowcount)
 
 
+def revoke_officer_tokens(conn: Connection, actor: Actor, officer: str, now: datetime) -> int:
+    """`revoke_tokens` as the API does it: an officer's own, or any of the party's officers' by
+    a commander of the party."""
+    party = conn.execute(select(t.officers.c.party).where(t.officers.c.id == officer)).scalar()
+    if party is None:
+        raise NotFound(f"unknown officer {officer}")
+    if party != actor.party:
+        raise Forbidden(f"{actor.party} revokes only its own officers' tokens, not {party}'s")
+    if officer != actor.officer and actor.role != "commander":
+        raise Forbidden(f"only a commander of {party}, or {officer}, revokes {officer}'s tokens")
+    return revoke_tokens(conn, officer, now)
+
+
 # How many token hashes one query looks up (under every database's limit on parameters).
 _HASHES_PER_QUERY = 500
 
