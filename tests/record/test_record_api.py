@@ -300,18 +300,28 @@ def test_reading_the_checkpoint_never_signs_one_and_a_post_signs_one_now(api: Ap
     assert api.client.post("/v1/ledger/checkpoint").status_code == 401
 
 
-def test_the_leader_signs_a_checkpoint_on_taking_the_lead(
-    engine: Engine, clock: FakeClock, tokens: dict[str, str]
-) -> None:
+def first_signed_checkpoint(
+    engine: Engine, clock: FakeClock, tokens: dict[str, str], every_s: float, failure: str
+) -> httpx.Response:
+    """The first checkpoint a served app's leader signs (`failure` if none within 10 s)."""
     app = create_app(
-        engine, clock, checkpoint_every_s=3600, hotline_every_s=None, tactical_every_s=None
+        engine, clock, checkpoint_every_s=every_s, hotline_every_s=None, tactical_every_s=None
     )
     with TestClient(app) as client:
         med = Api(client, tokens, engine).as_("az-med")
         deadline = time.monotonic() + 10
         while (found := med.get("/v1/ledger/checkpoint")).status_code == 404:
-            assert time.monotonic() < deadline, "no checkpoint signed after taking the lead"
+            assert time.monotonic() < deadline, failure
             time.sleep(0.05)
+    return found
+
+
+def test_the_leader_signs_a_checkpoint_on_taking_the_lead(
+    engine: Engine, clock: FakeClock, tokens: dict[str, str]
+) -> None:
+    found = first_signed_checkpoint(
+        engine, clock, tokens, 3600, "no checkpoint signed after taking the lead"
+    )
     assert found.status_code == 200, found.text
     assert checkpoint_of(found.text).size == 5
 
@@ -329,15 +339,9 @@ def test_the_leaders_signer_goes_on_after_a_signing_fails(
         return sign(conn, now)
 
     monkeypatch.setattr(record_log, "checkpoint", first_fails)
-    app = create_app(
-        engine, clock, checkpoint_every_s=0.05, hotline_every_s=None, tactical_every_s=None
+    found = first_signed_checkpoint(
+        engine, clock, tokens, 0.05, "the signer stopped at its first failure"
     )
-    with TestClient(app) as client:
-        med = Api(client, tokens, engine).as_("az-med")
-        deadline = time.monotonic() + 10
-        while (found := med.get("/v1/ledger/checkpoint")).status_code == 404:
-            assert time.monotonic() < deadline, "the signer stopped at its first failure"
-            time.sleep(0.05)
     assert len(calls) >= 2 and found.status_code == 200
 
 
