@@ -50,11 +50,9 @@ class Relay:
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
     def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
-        try:
+        with contextlib.suppress(OSError):  # either side closed or cut: close both
             while data := source.recv(65536):
                 sink.sendall(data)
-        except OSError:
-            pass
         for s in (source, sink):
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
