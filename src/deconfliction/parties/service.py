@@ -156,6 +156,10 @@ def revoke_tokens(conn: Connection, officer: str, now: datetime) -> int:
     `stream.service.TOKEN_CHECK_S`."""
     if conn.execute(select(t.officers.c.id).where(t.officers.c.id == officer)).first() is None:
         raise NotFound(f"unknown officer {officer}")
+    return _revoke_all(conn, officer, now)
+
+
+def _revoke_all(conn: Connection, officer: str, now: datetime) -> int:
     done = conn.execute(
         update(t.tokens)
         .where(t.tokens.c.officer == officer, t.tokens.c.revoked_at.is_(None))
@@ -174,7 +178,7 @@ def revoke_officer_tokens(conn: Connection, actor: Actor, officer: str, now: dat
         raise Forbidden(f"{actor.party} revokes only its own officers' tokens, not {party}'s")
     if officer != actor.officer and actor.role != "commander":
         raise Forbidden(f"only a commander of {party}, or {officer}, revokes {officer}'s tokens")
-    return revoke_tokens(conn, officer, now)
+    return _revoke_all(conn, officer, now)
 
 
 # How many token hashes one query looks up (under every database's limit on parameters).
