@@ -133,11 +133,18 @@ def init_area(
     return AreaSetUp(tokens, keys)
 
 
+def _officer_party(conn: Connection, officer: str) -> str:
+    """The party of `officer`; NotFound if there is no such officer."""
+    party = conn.execute(select(t.officers.c.party).where(t.officers.c.id == officer)).scalar()
+    if party is None:
+        raise NotFound(f"unknown officer {officer}")
+    return str(party)
+
+
 def issue_token(
     conn: Connection, officer: str, now: datetime, lifetime: timedelta = TOKEN_LIFETIME
 ) -> str:
-    if conn.execute(select(t.officers.c.id).where(t.officers.c.id == officer)).first() is None:
-        raise NotFound(f"unknown officer {officer}")
+    _officer_party(conn, officer)
     token = "dcf_" + secrets.token_urlsafe(32)
     conn.execute(
         insert(t.tokens).values(
@@ -154,8 +161,7 @@ def revoke_tokens(conn: Connection, officer: str, now: datetime) -> int:
     """Revoke every token of `officer` not yet revoked (a lost laptop, an officer leaving);
     how many. Requests with them are refused at once, open streams end within
     `stream.service.TOKEN_CHECK_S`."""
-    if conn.execute(select(t.officers.c.id).where(t.officers.c.id == officer)).first() is None:
-        raise NotFound(f"unknown officer {officer}")
+    _officer_party(conn, officer)
     return _revoke_all(conn, officer, now)
 
 
@@ -171,9 +177,7 @@ def _revoke_all(conn: Connection, officer: str, now: datetime) -> int:
 def revoke_officer_tokens(conn: Connection, actor: Actor, officer: str, now: datetime) -> int:
     """`revoke_tokens` as the API does it: an officer's own, or any of the party's officers' by
     a commander of the party."""
-    party = conn.execute(select(t.officers.c.party).where(t.officers.c.id == officer)).scalar()
-    if party is None:
-        raise NotFound(f"unknown officer {officer}")
+    party = _officer_party(conn, officer)
     if party != actor.party:
         raise Forbidden(f"{actor.party} revokes only its own officers' tokens, not {party}'s")
     if officer != actor.officer and actor.role != "commander":

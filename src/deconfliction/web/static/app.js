@@ -115,9 +115,8 @@ async function api(path, { method = "GET", body, headers = {} } = {}) {
 
 // The token was revoked or expired while logged in: back to the login screen, saying why.
 function signedOut(reason) {
-  sessionStorage.removeItem("dcf.token");
   sessionStorage.setItem("dcf.signedOut", reason);
-  location.reload();
+  logout();
 }
 
 // Coalesce the refreshes a burst of events asks for; a failed one says so in the header.
