@@ -3,20 +3,21 @@ and PostgreSQL; and two replica processes that share the hotline scheduler throu
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
 import time
 import tomllib
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from deconfliction.api import create_app
 from deconfliction.http import utc_now
-from deconfliction.ops.lease import acquire, current_holder, release
+from deconfliction.ops.lease import Leadership, acquire, current_holder, release
 from deconfliction.parties.models import AreaConfig
 from deconfliction.parties.service import init_area
 from deconfliction.store import tables as t
@@ -64,6 +65,67 @@ def test_two_apps_one_leader(engine: Engine, clock: FakeClock) -> None:
         while current_holder(engine, utc_now()) is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert current_holder(engine, utc_now()) not in (None, leader)
+
+
+def test_jobs_that_fail_to_start_are_stopped_and_started_again(engine: Engine) -> None:
+    # The first start of the leader jobs fails half-way (say the database blinked): what had
+    # started is stopped, the lease is given back (a healthy replica may take it), and the next
+    # renewal takes it and starts the jobs afresh.
+    calls: list[str] = []
+
+    async def lead() -> None:
+        calls.append("lead")
+        if calls.count("lead") == 1:
+            raise RuntimeError("database blinked")
+
+    async def follow() -> None:
+        calls.append("follow")
+
+    async def scenario() -> tuple[str | None, str | None]:
+        leadership = Leadership(engine, lead, follow, ttl_s=0.3, holder="me")
+        await leadership.start()
+        after_failure = current_holder(engine, utc_now())
+        assert not leadership.leading
+        deadline = time.monotonic() + 10
+        while not leadership.leading and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        after_retry = current_holder(engine, utc_now())
+        await leadership.stop()
+        return after_failure, after_retry
+
+    after_failure, after_retry = asyncio.run(scenario())
+    assert after_failure is None
+    assert after_retry == "me"
+    assert calls == ["lead", "follow", "lead", "follow"]
+
+
+def test_renewals_go_on_after_a_step_fails(engine: Engine) -> None:
+    # Anything a renewal raises (here the clock, once) is logged; the loop renews on, so the
+    # lease does not lapse under a replica whose jobs still run.
+    reads = 0
+
+    def now() -> datetime:
+        nonlocal reads
+        reads += 1
+        if reads == 2:  # the first renewal after start
+            raise RuntimeError("clock read failed")
+        return utc_now()
+
+    async def idle() -> None:
+        pass
+
+    async def scenario() -> tuple[int, str | None]:
+        leadership = Leadership(engine, idle, idle, ttl_s=0.3, holder="me", now=now)
+        await leadership.start()
+        await asyncio.sleep(0.6)  # the lease (0.3 s) would have lapsed without renewals
+        holder = current_holder(engine, utc_now())
+        renewals = reads
+        await leadership.stop()
+        return renewals, holder
+
+    renewals, holder = asyncio.run(scenario())
+    assert renewals >= 4
+    assert holder == "me"
 
 
 REPLICA = textwrap.dedent(

@@ -141,7 +141,12 @@ class Leadership:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.ttl_s / 3)
-            await self._step()
+            try:
+                await self._step()
+            except Exception:
+                # Renewing must outlive any one failure: a dead renewal loop would leave this
+                # replica's jobs running (or stopped) for ever, whatever the lease says.
+                log.exception("leader lease %s: step failed; trying again", self.name)
 
     async def _step(self) -> None:
         try:
@@ -154,7 +159,19 @@ class Leadership:
         if held and not self.leading:
             log.info("leader lease %s taken by %s", self.name, self.holder)
             self.leading = True
-            await self.on_lead()
+            try:
+                await self.on_lead()
+            except Exception:
+                # Half the jobs started is worse than none: stop them, give the lease up (a
+                # healthy replica may take it) and start afresh at the next renewal.
+                log.exception("leader lease %s: starting the jobs failed; stepping down", self.name)
+                self.leading = False
+                try:
+                    await self.on_follow()
+                finally:
+                    await asyncio.to_thread(
+                        release, self.engine, self.holder, self.now(), self.name
+                    )
         elif not held and self.leading:
             log.warning("leader lease %s lost by %s", self.name, self.holder)
             self.leading = False
