@@ -98,3 +98,22 @@ def test_a_commander_or_the_officer_revokes_the_officers_tokens_and_no_one_else(
     assert api.as_("tr-cmd").get("/v1/me").status_code == 200
     assert revoke("il-duty", "il-duty") == (200, {"officer": "il-duty", "revoked": 1})
     assert api.as_("il-duty").get("/v1/me").status_code == 401
+
+
+def test_the_party_officers_list_counts_the_tokens_that_still_work(
+    api: Api, clock: FakeClock
+) -> None:
+    def listed(by: str) -> dict[str, tuple[str, int]]:
+        answer = api.as_(by).get("/v1/officers")
+        assert answer.status_code == 200, answer.text
+        return {o["id"]: (o["role"], o["active_tokens"]) for o in answer.json()}
+
+    # Only one's own party, each officer once, whatever the tokens.
+    assert listed("tr-duty") == {"tr-duty": ("officer", 1), "tr-cmd": ("commander", 1)}
+    with transaction(api.engine, write=True) as conn:
+        issue_token(conn, "tr-duty", clock())  # a second device
+        issue_token(conn, "tr-duty", clock() - TOKEN_LIFETIME)  # expired
+    assert listed("tr-cmd")["tr-duty"] == ("officer", 2)
+    assert api.as_("tr-cmd").post("/v1/officers/tr-duty/tokens/revoke").json()["revoked"] == 3
+    assert listed("tr-cmd") == {"tr-duty": ("officer", 0), "tr-cmd": ("commander", 1)}
+    assert set(listed("il-duty")) == {"il-duty"}

@@ -270,3 +270,51 @@ def test_a_revoked_token_signs_the_officer_out_saying_why(browser: Browser, site
     assert page.text_content("#login-error") == "Signed out: token revoked"
     assert page.evaluate("sessionStorage.getItem('dcf.token')") is None
     assert screen.errors == []
+
+
+def test_a_commander_cuts_off_an_officers_devices_from_the_officers_tab(
+    browser: Browser, site: Site
+) -> None:
+    # il-watch and il-hq log in nowhere else: revoking il-hq's tokens leaves the other tests be.
+    def buttons(page: Page) -> dict[str, bool]:
+        rows = page.locator("#officers li[data-officer-id]")
+        return {
+            str(row.get_attribute("data-officer-id")): row.locator("button.revoke").count() == 1
+            for row in rows.all()
+        }
+
+    duty = log_in(browser, site, "il-duty", language="en")
+    duty.page.click("#tab-officers")
+    duty.page.wait_for_selector("#officers li[data-officer-id]")
+    # A duty officer may cut off only their own devices; and sees only their own party.
+    assert buttons(duty.page) == {"il-duty": True, "il-hq": False, "il-watch": False}
+
+    screen = log_in(browser, site, "il-watch", language="en")
+    page = screen.page
+    page.click("#tab-officers")
+    page.wait_for_selector("#officers li[data-officer-id]")
+    assert buttons(page) == {"il-duty": True, "il-hq": True, "il-watch": True}
+    asked: list[str] = []
+
+    def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", answer)
+    page.click("#officers li[data-officer-id=il-hq] button.revoke")
+    page.wait_for_selector("#officers li[data-officer-id=il-hq] >> text=Active tokens: 0")
+    name = officer_name(page, "il-hq")
+    assert asked == [
+        f"Revoke every token of {name}? Every device logged in as them is signed out at once."
+    ]
+    assert page.text_content("#officers-result") == f"{name}: tokens revoked: 1"
+    assert buttons(page)["il-hq"] is False
+    refused = httpx.get(
+        site.url + "/v1/me", headers={"Authorization": f"Bearer {site.tokens['il-hq']}"}
+    )
+    assert refused.status_code == 401
+    assert screen.errors == [] and duty.errors == []
+
+
+def officer_name(page: Page, officer: str) -> str:
+    return str(page.text_content(f"#officers li[data-officer-id={officer}] strong"))

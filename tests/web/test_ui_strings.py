@@ -18,6 +18,7 @@ from deconfliction.agreements.models import CommitmentStatus, Outcome
 from deconfliction.conflicts.models import ConflictOut
 from deconfliction.hotline.models import DEFAULT_LADDER, MessageIn, WarningIn
 from deconfliction.incidents.models import IncidentKind, IncidentState
+from deconfliction.parties.models import Role
 from deconfliction.zones.models import ZoneIn
 
 STATIC = Path(str(resources.files("deconfliction.web") / "static"))
@@ -53,6 +54,7 @@ FAMILIES: dict[str, list[str]] = {
     "receipt": ["sent", "delivered", "read", "acknowledged"],
     "stream": ["live", "reconnecting"],
     "notify": ["polygon", "circle", "route"],
+    "role": list(get_args(Role)),
 }
 
 

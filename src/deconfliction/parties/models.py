@@ -118,3 +118,7 @@ class OfficerOut(BaseModel):
     party: str
     name: str
     role: str
+
+
+class OfficerTokensOut(OfficerOut):
+    active_tokens: int  # neither revoked nor expired: the devices that can still act as them

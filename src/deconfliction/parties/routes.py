@@ -1,4 +1,4 @@
-"""Who am I, which parties share the area, and revoking an officer's tokens."""
+"""Who am I, which parties share the area, my party's officers, and revoking their tokens."""
 
 from __future__ import annotations
 
@@ -6,8 +6,13 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from deconfliction.http import ActorDep, ServicesDep, read
-from deconfliction.parties.models import OfficerOut, PartyOut
-from deconfliction.parties.service import get_officer, list_parties, revoke_officer_tokens
+from deconfliction.parties.models import OfficerOut, OfficerTokensOut, PartyOut
+from deconfliction.parties.service import (
+    get_officer,
+    list_parties,
+    party_officers,
+    revoke_officer_tokens,
+)
 from deconfliction.store.db import transaction
 
 router = APIRouter(prefix="/v1", tags=["parties"])
@@ -29,6 +34,13 @@ def me(svc: ServicesDep, actor: ActorDep) -> Me:
 def parties(svc: ServicesDep, actor: ActorDep) -> list[PartyOut]:
     with read(svc) as conn:
         return list_parties(conn)
+
+
+@router.get("/officers", response_model=list[OfficerTokensOut])
+def officers(svc: ServicesDep, actor: ActorDep) -> list[OfficerTokensOut]:
+    """The officers of your party, each with how many of their tokens still work."""
+    with read(svc) as conn:
+        return party_officers(conn, actor.party, svc.clock())
 
 
 class TokensRevokedOut(BaseModel):

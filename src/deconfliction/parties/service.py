@@ -9,10 +9,17 @@ import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
 from deconfliction.errors import Conflict, Forbidden, NotFound, Unauthorized
-from deconfliction.parties.models import Actor, AreaConfig, MinimaConfig, OfficerOut, PartyOut
+from deconfliction.parties.models import (
+    Actor,
+    AreaConfig,
+    MinimaConfig,
+    OfficerOut,
+    OfficerTokensOut,
+    PartyOut,
+)
 from deconfliction.record.keys import KeyMaterial, init_keys
 from deconfliction.store import tables as t
 from deconfliction.store.db import fetch_first
@@ -183,6 +190,29 @@ def revoke_officer_tokens(conn: Connection, actor: Actor, officer: str, now: dat
     if officer != actor.officer and actor.role != "commander":
         raise Forbidden(f"only a commander of {party}, or {officer}, revokes {officer}'s tokens")
     return _revoke_all(conn, officer, now)
+
+
+def party_officers(conn: Connection, party: str, now: datetime) -> list[OfficerTokensOut]:
+    """The officers of `party` with how many of their tokens still work, to see which device
+    to cut off."""
+    active = (
+        select(t.tokens.c.officer, func.count().label("active"))
+        .where(t.tokens.c.revoked_at.is_(None), t.tokens.c.expires_at > now)
+        .group_by(t.tokens.c.officer)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(t.officers, func.coalesce(active.c.active, 0).label("active"))
+        .outerjoin(active, active.c.officer == t.officers.c.id)
+        .where(t.officers.c.party == party)
+        .order_by(t.officers.c.id)
+    ).all()
+    return [
+        OfficerTokensOut(
+            id=r.id, party=r.party, name=r.name, role=r.role, active_tokens=int(r.active)
+        )
+        for r in rows
+    ]
 
 
 # How many token hashes one query looks up (under every database's limit on parameters).

@@ -258,6 +258,36 @@ async function refreshAgreements() {
   }
 }
 
+// A commander cuts off any of the party's officers' devices, an officer only their own: as the API
+// allows. Revoking one's own tokens signs this browser out too (the next request gets a 401).
+async function refreshOfficers() {
+  const list = $("officers");
+  const me = state.me.officer;
+  try {
+    const officers = await api("/v1/officers");
+    list.replaceChildren(...officers.map((o) => node("li", { "data-officer-id": o.id },
+      node("strong", { dir: "auto" }, o.name), ` (${o.id}), ${t(`role.${o.role}`)}`,
+      node("div", { class: "meta" }, t("officers.tokens", { n: num(o.active_tokens) })),
+      o.active_tokens > 0 && (me.role === "commander" || o.id === me.id)
+        ? node("button", { type: "button", class: "revoke", onclick: () => revokeTokens(o) }, t("officers.revoke"))
+        : null)));
+  } catch (error) {
+    list.replaceChildren(node("li", { class: "muted" }, error.status === 404 ? t("common.unavailable") : error.message));
+  }
+}
+
+async function revokeTokens(officer) {
+  if (!confirm(t("officers.confirm", { name: officer.name }))) return;
+  const result = $("officers-result");
+  try {
+    const done = await api(`/v1/officers/${encodeURIComponent(officer.id)}/tokens/revoke`, { method: "POST" });
+    result.textContent = t("officers.revoked", { name: officer.name, n: num(done.revoked) });
+  } catch (error) {
+    result.textContent = t("common.error", { reason: error.message });
+  }
+  await refreshOfficers();
+}
+
 // ---- the stream ------------------------------------------------------------------------------
 
 function openStream() {
@@ -826,6 +856,7 @@ function selectTab(name) {
   if (name === "incidents") refreshIncidents();
   if (name === "agreements") refreshAgreements();
   if (name === "record") refreshRecord();
+  if (name === "officers") refreshOfficers();
 }
 
 function wire() {
