@@ -109,6 +109,19 @@ class Screen:
     page: Page
     errors: list[str]  # uncaught errors in the page's scripts: a test ends with none
 
+    def refused_by_policy(self) -> list[str]:
+        """What the page's Content-Security-Policy refused so far (directive, then what)."""
+        refused: list[str] = self.page.evaluate("window.dcfRefused")
+        return refused
+
+
+# Recorded from the first script on: every refusal of the page's Content-Security-Policy.
+RECORD_REFUSALS = """
+window.dcfRefused = [];
+document.addEventListener("securitypolicyviolation",
+  (e) => window.dcfRefused.push(`${e.effectiveDirective} ${e.blockedURI}`));
+"""
+
 
 def log_in(
     browser: Browser,
@@ -124,6 +137,7 @@ def log_in(
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.add_init_script(RECORD_REFUSALS)
     if language is not None:
         page.add_init_script(f"localStorage.setItem('dcf.lang', '{language}')")
     page.goto(site.url + "/")

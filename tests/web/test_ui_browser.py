@@ -18,12 +18,13 @@ from deconfliction.ledger import merkle
 from tests.web.conftest import Site, log_in
 
 LANGUAGES = ["en", "tr", "he", "ar", "az"]
-TABS = ["hotline", "conflicts", "notify", "alerts", "incidents", "agreements", "record"]
+TABS = ["hotline", "conflicts", "notify", "alerts", "incidents", "agreements", "record", "officers"]
 # Panels that fetch when opened: what shows they are filled in.
 LOADED_ON_OPEN = {
     "incidents": "#incidents li",
     "agreements": "#agreements li",
     "record": "#consistency[data-state]",
+    "officers": "#officers li",
 }
 
 
@@ -163,6 +164,32 @@ def test_every_view_is_translated_and_he_ar_are_right_to_left(
         if language == "en" or tab in ("hotline", "notify"):
             page.screenshot(path=artifacts / f"{language}-{tab}.png")
     assert screen.errors == []
+    assert screen.refused_by_policy() == []  # the page keeps to its own policy
+
+
+def test_the_page_refuses_injected_script_and_style(browser: Browser, site: Site) -> None:
+    # What a message text would do if it ever reached the page as markup.
+    screen = log_in(browser, site, "tr-duty")
+    page = screen.page
+    assert page.evaluate("window.dcfRefused") == []
+    page.evaluate(
+        """() => {
+          const box = document.createElement("div");
+          box.innerHTML = '<img src="http://198.51.100.7/x.png" onerror="window.ran = 1">'
+            + '<span style="color: red">x</span>';
+          document.body.append(box);
+          const script = document.createElement("script");
+          script.textContent = "window.ran = 2";
+          document.body.append(script);
+        }"""
+    )
+    page.wait_for_function("window.dcfRefused.length >= 3")
+    assert page.evaluate("window.ran") is None
+    refused = {line.split(" ")[0] for line in screen.refused_by_policy()}
+    assert {"img-src", "script-src-attr", "style-src-attr", "script-src-elem"} <= refused
+    headers = httpx.get(site.url + "/").headers
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
 
 
 def test_browser_consistency_check_agrees_with_the_ledger(browser: Browser, site: Site) -> None:

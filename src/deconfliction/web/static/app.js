@@ -467,8 +467,11 @@ function renderLegend() {
     ...["no_entry", "notify", "caution"].map((rule) => node("span", { class: `key rule-${rule}` }, t(`rule.${rule}`))),
     node("span", { class: "key overlap-key" }, t("map.overlap")),
     node("span", { class: "key cpa-key" }, t("map.cpa")),
-    ...state.parties.filter((p) => p.kind === "participant").map((p) =>
-      node("span", { class: "key party", style: `--c:${state.colours[p.code]}` }, p.code)),
+    ...state.parties.filter((p) => p.kind === "participant").map((p) => {
+      const key = node("span", { class: "key party" }, p.code);
+      key.style.setProperty("--c", state.colours[p.code]); // a style attribute breaks the page's CSP
+      return key;
+    }),
   );
 }
 
