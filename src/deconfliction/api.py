@@ -177,6 +177,9 @@ def create_app(
 
     app = FastAPI(
         lifespan=lifespan,
+        # FastAPI's docs pages load their scripts from a CDN: the package serves its own.
+        docs_url=None,
+        redoc_url=None,
         title="deconfliction",
         version="0.1.0",
         description="Notified 4D activity, conflict detection, hotline and a signed record "

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from deconfliction.cli import app
 from deconfliction.ledger import merkle
-from tests.web.conftest import Site, log_in
+from tests.web.conftest import RECORD_REFUSALS, Site, log_in
 
 LANGUAGES = ["en", "tr", "he", "ar", "az"]
 TABS = ["hotline", "conflicts", "notify", "alerts", "incidents", "agreements", "record", "officers"]
@@ -345,3 +345,17 @@ def test_a_commander_cuts_off_an_officers_devices_from_the_officers_tab(
 
 def officer_name(page: Page, officer: str) -> str:
     return str(page.text_content(f"#officers li[data-officer-id={officer}] strong"))
+
+
+def test_the_api_docs_render_from_the_package_alone(browser: Browser, site: Site) -> None:
+    # An operations centre may have no internet: /docs asks nothing of another origin, and its
+    # policy refuses nothing it needs (the bundle, its inline start, the OpenAPI document).
+    page = browser.new_page()
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
+    page.add_init_script(RECORD_REFUSALS)
+    page.goto(site.url + "/docs")
+    page.wait_for_selector(".opblock-summary-path[data-path='/v1/activities']")
+    assert page.evaluate("window.dcfRefused") == []
+    assert asked and all(url.startswith(site.url) for url in asked), asked
+    page.close()

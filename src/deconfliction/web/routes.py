@@ -1,4 +1,5 @@
-"""Serve the UI: the page at `/` and its files under `/ui/`, all from the package (no CDN).
+"""Serve the UI: the page at `/` and its files under `/ui/`, and the API docs at `/docs`, all
+from the package (no CDN).
 
 The page holds no data and needs no token: it asks the officer for one and then calls `/v1`
 with it, so the UI shows exactly what the API lets that officer's party see.
@@ -6,11 +7,15 @@ with it, so the UI shows exactly what the API lets that officer's party see.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from importlib import resources
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 STATIC = Path(str(resources.files("deconfliction.web") / "static"))
@@ -41,13 +46,59 @@ PAGE_HEADERS = {
 
 router = APIRouter(include_in_schema=False)
 
+SWAGGER_UI = "/ui/vendor/swagger-ui"  # copied in by tools/swagger-ui/copy.py
+
+
+def _docs_page() -> tuple[HTMLResponse, dict[str, str]]:
+    """Swagger UI from the package, and a policy that lets only its own scripts run: the bundle,
+    and the page's one inline script by its hash (Swagger UI styles inline, so styles may)."""
+    page = get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="deconfliction API",
+        swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+        swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
+        swagger_favicon_url="/ui/favicon.svg",
+        swagger_ui_parameters={"validatorUrl": None},  # no badge from swagger.io
+    )
+    inline = re.findall(r"<script>(.*?)</script>", bytes(page.body).decode(), re.S)
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in inline
+    )
+    policy = "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src 'self' {hashes}",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+    return page, {
+        **NO_STALE,
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
+_DOCS, _DOCS_HEADERS = _docs_page()
+
 
 @router.get("/")
 def page() -> FileResponse:
     return FileResponse(STATIC / "index.html", media_type="text/html", headers=PAGE_HEADERS)
 
 
+@router.get("/docs")
+def docs() -> HTMLResponse:
+    return HTMLResponse(bytes(_DOCS.body), headers=_DOCS_HEADERS)
+
+
 def mount(app: FastAPI) -> None:
-    """The page at `/`, its scripts, styles, translations and basemap under `/ui/`."""
+    """The page at `/`, its scripts, styles, translations and basemap under `/ui/`, the API
+    docs at `/docs` (the app is made with FastAPI's own, CDN-loaded docs turned off)."""
     app.include_router(router)
     app.mount("/ui", StaticFiles(directory=STATIC), name="ui")
