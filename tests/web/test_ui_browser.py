@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -359,3 +360,73 @@ def test_the_api_docs_render_from_the_package_alone(browser: Browser, site: Site
     assert page.evaluate("window.dcfRefused") == []
     assert asked and all(url.startswith(site.url) for url in asked), asked
     page.close()
+
+
+def test_a_waiting_flash_is_in_the_header_the_title_and_sounds_until_acknowledged(
+    browser: Browser, site: Site, artifacts: Path
+) -> None:
+    # Other tests and the demo's live alerts may leave FLASH messages of their own waiting for
+    # IL, at any moment: the count shown is read, not assumed.
+    screen = log_in(browser, site, "il-duty", language="en")
+    page = screen.page
+    box = page.locator("#attention")
+    sent = httpx.post(
+        site.url + "/v1/hotline/messages",
+        headers={"Authorization": f"Bearer {site.tokens['tr-duty']}", "Idempotency-Key": "bell"},
+        json={
+            "type": "notice",
+            "subject": "Hold at FL240",
+            "to": ["IL"],
+            "text": "Hold your patrol north of T4 until we confirm",
+            "language": "en",
+            "priority": "FLASH",
+        },
+    )
+    assert sent.status_code == 201, sent.text
+    message = sent.json()["id"]
+    page.wait_for_selector(f"#inbox li[data-message-id='{message}']", state="attached")
+    flashes = box.get_attribute("data-flash")
+    assert box.is_visible() and int(flashes or 0) >= 1
+    assert page.text_content("#attention-text") == f"Flash — waiting for acknowledgement: {flashes}"
+    assert "Flash — Deconfliction" in page.title()
+    # The inbox puts what is most pressing first.
+    assert "priority-FLASH" in str(page.locator("#inbox li.message").first.get_attribute("class"))
+    page.screenshot(path=artifacts / "il-attention.png")
+    # The alarm sounds at once and again every 5 s while it waits (login was a click: unlocked).
+    assert page.get_attribute("#sound", "data-state") == "on"
+    page.wait_for_function("window.dcf.sound.played >= 2", timeout=15_000)
+
+    page.click("#tab-record")  # elsewhere; Show brings the message into view, Acknowledge first
+    page.click("#attention-show")
+    item = page.locator(f"#inbox li[data-message-id='{message}']")
+    assert item.is_visible()
+    item.locator("button.ack").click()
+    page.wait_for_selector(f"#inbox li[data-message-id='{message}']", state="detached")
+    # Once no FLASH waits (the others acknowledged too, over the API), the alarm stops; URGENT
+    # messages may still wait, in amber, silent.
+    deadline = time.monotonic() + 20
+    while box.get_attribute("data-flash") != "0" and time.monotonic() < deadline:
+        for waiting in pending_flashes(site, "il-duty"):
+            httpx.post(
+                f"{site.url}/v1/hotline/messages/{waiting}/acknowledge",
+                headers={"Authorization": f"Bearer {site.tokens['il-duty']}"},
+            )
+        page.wait_for_timeout(500)
+    assert box.get_attribute("data-flash") == "0"
+    assert page.evaluate("window.dcf.sound.alarm") is None
+    assert box.get_attribute("class") != "priority-FLASH"
+    assert "Flash" not in page.title()
+
+    # Sound off is remembered; the header still says what waits.
+    page.click("#sound")
+    assert page.get_attribute("#sound", "data-state") == "off"
+    assert page.evaluate("localStorage.getItem('dcf.sound')") == "off"
+    assert screen.errors == [] and screen.refused_by_policy() == []
+
+
+def pending_flashes(site: Site, officer: str) -> list[int]:
+    inbox = httpx.get(
+        f"{site.url}/v1/hotline/inbox?pending=true&limit=200",
+        headers={"Authorization": f"Bearer {site.tokens[officer]}"},
+    ).json()
+    return [int(m["id"]) for m in inbox if m["priority"] == "FLASH"]

@@ -55,6 +55,7 @@ FAMILIES: dict[str, list[str]] = {
     "stream": ["live", "reconnecting"],
     "notify": ["polygon", "circle", "route"],
     "role": list(get_args(Role)),
+    "sound": ["on", "off", "blocked"],
 }
 
 

@@ -318,7 +318,10 @@ function onEvent(event) {
   if (kind.startsWith("alert.")) {
     const alert = event.payload.alert;
     if (alert.state === "cleared") state.alerts.delete(alert.id);
-    else state.alerts.set(alert.id, alert);
+    else {
+      state.alerts.set(alert.id, alert);
+      chimeOnce(`alert-${alert.id}`);
+    }
     renderAlerts();
     return;
   }
@@ -519,11 +522,115 @@ function receiptItem(r) {
     `${r.party}: ${t(`receipt.${stage}`)}${at ? " " + when(at) : ""}${r.overdue && !r.acknowledged_at ? " — " + t("hotline.overdue") : ""}`);
 }
 
+// What to answer first: FLASH, then URGENT, then ROUTINE; within each, the nearest deadline.
+const PRIORITY_RANK = { FLASH: 0, URGENT: 1, ROUTINE: 2 };
+
+function byUrgency(a, b) {
+  const rank = PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority];
+  if (rank) return rank;
+  return Date.parse(myReceipt(a)?.deadline_at ?? a.created_at) - Date.parse(myReceipt(b)?.deadline_at ?? b.created_at);
+}
+
 function renderInbox(messages) {
   const list = $("inbox");
-  list.replaceChildren(...messages.map((m) => messageItem(m, true)));
+  list.replaceChildren(...messages.slice().sort(byUrgency).map((m) => messageItem(m, true)));
   if (!messages.length) list.append(node("li", { class: "muted" }, t("hotline.nothing_pending")));
   tick();
+  renderAttention(messages);
+}
+
+// ---- attention: what must not wait unseen ------------------------------------------------------
+// While a FLASH message waits for this party's acknowledgement, the header says so in red and the
+// page sounds an alarm every ALARM_EVERY_MS (until it is acknowledged or the sound is turned off);
+// a new URGENT message, or a new tactical alert, chimes once. The tab's title carries the count,
+// so a tab in the background shows it too. Tones are synthesised: nothing to download.
+const ALARM_EVERY_MS = 5000;
+const ALARM = [880, 660, 880, 660];
+const CHIME = [660, 990];
+const sound = {
+  context: null,
+  on: localStorage.getItem("dcf.sound") !== "off",
+  played: 0, // tones sounded: the browser tests count them
+  heard: new Set(), // messages and alerts already chimed for
+  alarm: null,
+};
+
+// Browsers let a page make sound only from a person's click or key: each one may unlock it.
+function unlockSound() {
+  if (!sound.context) sound.context = new AudioContext();
+  if (sound.context.state === "suspended") sound.context.resume().then(renderSoundButton);
+  renderSoundButton();
+}
+
+function play(frequencies, each = 0.2) {
+  const context = sound.context;
+  if (!sound.on || !context || context.state !== "running") return;
+  let at = context.currentTime;
+  for (const frequency of frequencies) {
+    const oscillator = context.createOscillator();
+    const gain = context.createGain();
+    oscillator.frequency.value = frequency;
+    gain.gain.setValueAtTime(0.25, at);
+    gain.gain.exponentialRampToValueAtTime(0.001, at + each);
+    oscillator.connect(gain).connect(context.destination);
+    oscillator.start(at);
+    oscillator.stop(at + each);
+    at += each;
+  }
+  sound.played += 1;
+}
+
+function chimeOnce(key) {
+  if (sound.heard.has(key)) return;
+  sound.heard.add(key);
+  play(CHIME);
+}
+
+function renderSoundButton() {
+  const button = $("sound");
+  const blocked = sound.on && (!sound.context || sound.context.state !== "running");
+  button.setAttribute("aria-pressed", String(sound.on));
+  const shown = blocked ? "blocked" : sound.on ? "on" : "off";
+  button.dataset.state = shown;
+  button.textContent = t(`sound.${shown}`);
+}
+
+function toggleSound() {
+  // A click on a blocked button means "let me hear it": unlock, keep it on.
+  if (!sound.on || sound.context?.state === "running") sound.on = !sound.on;
+  localStorage.setItem("dcf.sound", sound.on ? "on" : "off");
+  renderSoundButton();
+}
+
+function renderAttention(pending) {
+  const flash = pending.filter((m) => m.priority === "FLASH");
+  const urgent = pending.filter((m) => m.priority === "URGENT");
+  for (const m of urgent) chimeOnce(`message-${m.id}`);
+  const top = flash.length ? "FLASH" : urgent.length ? "URGENT" : null;
+  const box = $("attention");
+  box.hidden = top === null;
+  box.dataset.flash = flash.length;
+  box.dataset.urgent = urgent.length;
+  box.className = top ? `priority-${top}` : "";
+  if (top) $("attention-text").textContent = t("attention.pending", { priority: t(`priority.${top}`), n: num(top === "FLASH" ? flash.length : urgent.length) });
+  document.title = pending.length ? `(${num(pending.length)}) ${top === "FLASH" ? `${t("priority.FLASH")} — ` : ""}${t("app.title")}` : t("app.title");
+  if (flash.length && !sound.alarm) {
+    play(ALARM);
+    sound.alarm = setInterval(() => play(ALARM), ALARM_EVERY_MS);
+  } else if (!flash.length && sound.alarm) {
+    clearInterval(sound.alarm);
+    sound.alarm = null;
+  }
+  renderSoundButton();
+}
+
+// The first message of the highest priority waiting: in view, its Acknowledge focused.
+function showAttention() {
+  selectTab("hotline");
+  const item = $("inbox").querySelector("li.priority-FLASH") || $("inbox").querySelector("li.priority-URGENT");
+  if (!item) return;
+  item.scrollIntoView({ block: "center" });
+  item.querySelector("button.ack")?.focus();
 }
 
 function renderThreads(threads) {
@@ -865,8 +972,14 @@ function selectTab(name) {
 function wire() {
   $("login-form").addEventListener("submit", (e) => {
     e.preventDefault();
+    unlockSound();
     login($("token").value.trim());
   });
+  // A page opened without a click (a reload) stays silent until the first one.
+  document.addEventListener("pointerdown", () => sound.context?.state !== "running" && unlockSound(), true);
+  document.addEventListener("keydown", () => sound.context?.state !== "running" && unlockSound(), true);
+  $("sound").addEventListener("click", toggleSound);
+  $("attention-show").addEventListener("click", showAttention);
   $("logout").addEventListener("click", logout);
   $("lang").addEventListener("change", (e) => {
     localStorage.setItem("dcf.lang", e.target.value);
@@ -901,7 +1014,7 @@ function wire() {
 }
 
 // For the browser tests: where a place is on screen, so they click the map as a person would.
-window.dcf = { toScreen: (lon, lat) => state.map.toScreen([lon, lat]), state };
+window.dcf = { toScreen: (lon, lat) => state.map.toScreen([lon, lat]), state, sound };
 
 wire();
 setLanguage(localStorage.getItem("dcf.lang") || navigator.language.slice(0, 2)).then(() => {
