@@ -430,3 +430,30 @@ def pending_flashes(site: Site, officer: str) -> list[int]:
         headers={"Authorization": f"Bearer {site.tokens[officer]}"},
     ).json()
     return [int(m["id"]) for m in inbox if m["priority"] == "FLASH"]
+
+
+def test_a_channel_not_open_shows_in_the_header_and_resumes_from_the_hotline_tab(
+    browser: Browser, site: Site, artifacts: Path
+) -> None:
+    # The AZ-IL channel: no other test sends over it.
+    screen = log_in(browser, site, "il-duty", language="en")
+    page = screen.page
+    badge = page.locator("#channel-alarm")
+    assert badge.is_hidden()
+    suspended = httpx.post(
+        f"{site.url}/v1/hotline/channels/AZ-IL/suspend",
+        headers={"Authorization": f"Bearer {site.tokens['il-duty']}", "Idempotency-Key": "cut"},
+        json={"reason": "radio room moving"},
+    )
+    assert suspended.status_code == 200, suspended.text
+    page.wait_for_selector("#channel-alarm:not([hidden])")  # pushed: no reload
+    assert badge.text_content() == "Hotline AZ–IL: suspended"
+    assert badge.get_attribute("data-state") == "suspended"
+    item = page.locator("#channels li[data-channel-id='AZ-IL']")
+    assert item.get_attribute("data-state") == "suspended"
+    assert "radio room moving" in item.inner_text()
+    page.screenshot(path=artifacts / "il-channel-suspended.png")
+    item.locator("button.resume").click()
+    page.wait_for_selector("#channels li[data-channel-id='AZ-IL'][data-state='open']")
+    assert badge.is_hidden()
+    assert screen.errors == [] and screen.refused_by_policy() == []

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from deconfliction.activities.models import ActivityIn
 from deconfliction.agreements.models import CommitmentStatus, Outcome
 from deconfliction.conflicts.models import ConflictOut
-from deconfliction.hotline.models import DEFAULT_LADDER, MessageIn, WarningIn
+from deconfliction.hotline.models import DEFAULT_LADDER, ChannelState, MessageIn, WarningIn
 from deconfliction.incidents.models import IncidentKind, IncidentState
 from deconfliction.parties.models import Role
 from deconfliction.zones.models import ZoneIn
@@ -56,6 +56,7 @@ FAMILIES: dict[str, list[str]] = {
     "notify": ["polygon", "circle", "route"],
     "role": list(get_args(Role)),
     "sound": ["on", "off", "blocked"],
+    "channel_state": list(get_args(ChannelState)),
 }
 
 

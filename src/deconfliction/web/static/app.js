@@ -198,10 +198,12 @@ async function refreshAlerts() {
 
 async function refreshHotline() {
   const lang = `lang=${state.lang}`;
-  const [inbox, threads] = await Promise.all([
+  const [inbox, threads, channels] = await Promise.all([
     api(`/v1/hotline/inbox?pending=true&limit=200&${lang}`),
     api("/v1/hotline/threads?limit=200"),
+    api("/v1/hotline/channels"),
   ]);
+  renderChannels(channels);
   renderInbox(inbox);
   renderThreads(threads);
   if (state.openThread) await openThread(state.openThread);
@@ -537,6 +539,25 @@ function renderInbox(messages) {
   if (!messages.length) list.append(node("li", { class: "muted" }, t("hotline.nothing_pending")));
   tick();
   renderAttention(messages);
+}
+
+// A channel that is not open says so in the header: degraded (a comms check went unanswered: the
+// other side may not be hearing) or suspended, since when and why; it chimes when it changes.
+function renderChannels(channels) {
+  const troubled = channels.filter((c) => c.state !== "open");
+  const name = (c) => c.parties.join("–");
+  const badge = $("channel-alarm");
+  badge.hidden = !troubled.length;
+  badge.dataset.state = troubled.some((c) => c.state === "degraded") ? "degraded" : troubled.length ? "suspended" : "open";
+  badge.textContent = troubled.map((c) => t("channels.state", { channel: name(c), state: t(`channel_state.${c.state}`) })).join(" · ");
+  for (const c of troubled) chimeOnce(`channel-${c.id}-${c.state_since}`);
+  const writes = state.me.officer.role !== "observer";
+  $("channels").replaceChildren(...channels.map((c) => node("li", { class: `channel state-${c.state}`, "data-channel-id": c.id, "data-state": c.state },
+    node("strong", {}, name(c)), " ", t(`channel_state.${c.state}`),
+    c.state === "open" ? null : node("div", { class: "meta" }, t("channels.since", { at: when(c.state_since) }), c.reason ? node("span", { dir: "auto" }, ` — ${c.reason}`) : null),
+    c.state === "suspended" && writes
+      ? node("button", { type: "button", class: "resume", onclick: () => act(`/v1/hotline/channels/${c.id}/resume`, refreshHotline) }, t("channels.resume"))
+      : null)));
 }
 
 // ---- attention: what must not wait unseen ------------------------------------------------------
