@@ -147,6 +147,7 @@ def test_every_view_is_translated_and_he_ar_are_right_to_left(
 ) -> None:
     screen = log_in(browser, site, "tr-duty", language)
     page = screen.page
+    assert page.text_content("#who") == "tr-duty · TR"
     rtl = language in ("he", "ar")
     assert page.evaluate("document.documentElement.dir") == ("rtl" if rtl else "ltr")
     assert page.evaluate("getComputedStyle(document.body).direction") == ("rtl" if rtl else "ltr")

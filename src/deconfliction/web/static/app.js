@@ -138,6 +138,9 @@ async function login(token) {
     return;
   }
   sessionStorage.setItem("dcf.token", token);
+  // Who is signed in here: in a shared room, what this browser acknowledges is signed as them.
+  $("who").textContent = `${state.me.officer.id} · ${state.me.party.code}`;
+  $("who").title = state.me.officer.name;
   state.parties = await api("/v1/parties");
   state.parties.forEach((p, i) => (state.colours[p.code] = PALETTE[i % PALETTE.length]));
   $("login").hidden = true;
