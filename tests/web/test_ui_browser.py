@@ -458,3 +458,40 @@ def test_a_channel_not_open_shows_in_the_header_and_resumes_from_the_hotline_tab
     page.wait_for_selector("#channels li[data-channel-id='AZ-IL'][data-state='open']")
     assert badge.is_hidden()
     assert screen.errors == [] and screen.refused_by_policy() == []
+
+
+def test_a_lost_stream_turns_red_chimes_and_resumes_without_losing_a_message(
+    browser: Browser, site: Site
+) -> None:
+    screen = log_in(browser, site, "il-duty", language="en")
+    page = screen.page
+    played = int(page.evaluate("window.dcf.sound.played"))
+    # The connection drops (a proxy restart) before any event came since login, so there is no
+    # last id to resume from; a message is sent while it is down.
+    page.evaluate(
+        """() => {
+          window.dcf.state.lastEvent = null;
+          const s = window.dcf.state.socket;
+          s.onclose();
+          s.onclose = null;
+          s.close();
+        }"""
+    )
+    assert page.get_attribute("#stream-state", "data-state") == "reconnecting"
+    assert int(page.evaluate("window.dcf.sound.played")) == played + 1
+    sent = httpx.post(
+        site.url + "/v1/hotline/messages",
+        headers={"Authorization": f"Bearer {site.tokens['tr-duty']}", "Idempotency-Key": "gap"},
+        json={
+            "type": "notice",
+            "subject": "While you were away",
+            "to": ["IL"],
+            "text": "Sent while your stream was down",
+            "language": "en",
+        },
+    )
+    assert sent.status_code == 201, sent.text
+    page.wait_for_selector("#stream-state[data-state=live]", timeout=15_000)
+    # Read afresh as the stream opens: there at once, not at some later refresh.
+    page.wait_for_selector(f"#inbox li[data-message-id='{sent.json()['id']}']", timeout=3_000)
+    assert screen.errors == []

@@ -300,7 +300,12 @@ function openStream() {
   const after = state.lastEvent === null ? "" : `&after=${state.lastEvent}`;
   const socket = new WebSocket(`${scheme}://${location.host}/v1/stream?token=${encodeURIComponent(state.token)}&lang=${state.lang}${after}`);
   state.socket = socket;
-  socket.onopen = () => setStreamState("live");
+  socket.onopen = () => {
+    setStreamState("live");
+    // A stream opened without a last id starts from now: what happened before it opened (since
+    // the login's first reads, or during a drop before any event came) is read afresh.
+    if (state.lastEvent === null) later("resync", resync, 0);
+  };
   socket.onmessage = (message) => {
     const frame = JSON.parse(message.data); // one event, or an array of those ready together
     for (const event of Array.isArray(frame) ? frame : [frame]) onEvent(event);
@@ -311,8 +316,15 @@ function openStream() {
   };
 }
 
+async function resync() {
+  await Promise.all([refreshPicture(), refreshConflicts(), refreshHotline(), refreshAlerts(), refreshIncidents(), refreshAgreements()]);
+  renderAll();
+}
+
 function setStreamState(name) {
   const badge = $("stream-state");
+  // Losing the stream means losing the next FLASH: say it out loud, once per loss.
+  if (name === "reconnecting" && badge.dataset.state === "live") play(CHIME);
   badge.dataset.state = name;
   badge.textContent = t(`stream.${name}`);
 }
