@@ -495,3 +495,37 @@ def test_a_lost_stream_turns_red_chimes_and_resumes_without_losing_a_message(
     # Read afresh as the stream opens: there at once, not at some later refresh.
     page.wait_for_selector(f"#inbox li[data-message-id='{sent.json()['id']}']", timeout=3_000)
     assert screen.errors == []
+
+
+def test_a_steady_flow_of_events_does_not_hold_back_the_inbox(
+    browser: Browser, site: Site
+) -> None:
+    # A busy channel: an event every 100 ms for 6 s (receipts, escalations). Each asks for the
+    # inbox to be read again; a new message must still show within the second, not after the
+    # flow stops.
+    screen = log_in(browser, site, "il-duty", language="en")
+    page = screen.page
+    page.evaluate(
+        """() => {
+          let n = 0;
+          const flow = setInterval(() => {
+            window.dcf.onEvent({ id: window.dcf.state.lastEvent, kind: "message.read", payload: {} });
+            if (++n === 60) clearInterval(flow);
+          }, 100);
+        }"""
+    )
+    page.wait_for_timeout(1000)
+    sent = httpx.post(
+        site.url + "/v1/hotline/messages",
+        headers={"Authorization": f"Bearer {site.tokens['tr-duty']}", "Idempotency-Key": "busy"},
+        json={
+            "type": "notice",
+            "subject": "Busy evening",
+            "to": ["IL"],
+            "text": "Sent while events kept coming",
+            "language": "en",
+        },
+    )
+    assert sent.status_code == 201, sent.text
+    page.wait_for_selector(f"#inbox li[data-message-id='{sent.json()['id']}']", timeout=2_000)
+    assert screen.errors == []

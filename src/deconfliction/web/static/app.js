@@ -29,7 +29,8 @@ const state = {
   socket: null,
   basemap: null,
   map: null,
-  timers: {},
+  timers: {}, // the periodic refreshes
+  coalescing: {}, // the refreshes events asked for, by name (see later)
 };
 
 // ---- text, numbers, times -------------------------------------------------------------------
@@ -119,10 +120,15 @@ function signedOut(reason) {
   logout();
 }
 
-// Coalesce the refreshes a burst of events asks for; a failed one says so in the header.
+// Coalesce the refreshes a burst of events asks for: one runs `ms` after the first ask, and sees
+// the rest (an ask that pushed it back each time would starve it while events keep coming). A
+// failed one says so in the header.
 function later(name, fn, ms = 300) {
-  clearTimeout(state.timers[name]);
-  state.timers[name] = setTimeout(() => Promise.resolve(fn()).catch((e) => alertLine(e.message)), ms);
+  if (state.coalescing[name] !== undefined) return;
+  state.coalescing[name] = setTimeout(() => {
+    delete state.coalescing[name];
+    Promise.resolve(fn()).catch((e) => alertLine(e.message));
+  }, ms);
 }
 
 // ---- log in ----------------------------------------------------------------------------------
@@ -1050,7 +1056,7 @@ function wire() {
 }
 
 // For the browser tests: where a place is on screen, so they click the map as a person would.
-window.dcf = { toScreen: (lon, lat) => state.map.toScreen([lon, lat]), state, sound };
+window.dcf = { toScreen: (lon, lat) => state.map.toScreen([lon, lat]), state, sound, onEvent };
 
 wire();
 setLanguage(localStorage.getItem("dcf.lang") || navigator.language.slice(0, 2)).then(() => {
