@@ -508,8 +508,9 @@ def test_a_steady_flow_of_events_does_not_hold_back_the_inbox(
     page.evaluate(
         """() => {
           let n = 0;
+          const id = window.dcf.state.lastEvent;
           const flow = setInterval(() => {
-            window.dcf.onEvent({ id: window.dcf.state.lastEvent, kind: "message.read", payload: {} });
+            window.dcf.onEvent({ id, kind: "message.read", payload: {} });
             if (++n === 60) clearInterval(flow);
           }, 100);
         }"""
