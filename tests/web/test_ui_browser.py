@@ -371,20 +371,13 @@ def test_a_waiting_flash_is_in_the_header_the_title_and_sounds_until_acknowledge
     screen = log_in(browser, site, "il-duty", language="en")
     page = screen.page
     box = page.locator("#attention")
-    sent = httpx.post(
-        site.url + "/v1/hotline/messages",
-        headers={"Authorization": f"Bearer {site.tokens['tr-duty']}", "Idempotency-Key": "bell"},
-        json={
-            "type": "notice",
-            "subject": "Hold at FL240",
-            "to": ["IL"],
-            "text": "Hold your patrol north of T4 until we confirm",
-            "language": "en",
-            "priority": "FLASH",
-        },
+    message = tr_tells_il(
+        site,
+        "bell",
+        "Hold at FL240",
+        "Hold your patrol north of T4 until we confirm",
+        priority="FLASH",
     )
-    assert sent.status_code == 201, sent.text
-    message = sent.json()["id"]
     page.wait_for_selector(f"#inbox li[data-message-id='{message}']", state="attached")
     flashes = box.get_attribute("data-flash")
     assert box.is_visible() and int(flashes or 0) >= 1
@@ -479,27 +472,14 @@ def test_a_lost_stream_turns_red_chimes_and_resumes_without_losing_a_message(
     )
     assert page.get_attribute("#stream-state", "data-state") == "reconnecting"
     assert int(page.evaluate("window.dcf.sound.played")) == played + 1
-    sent = httpx.post(
-        site.url + "/v1/hotline/messages",
-        headers={"Authorization": f"Bearer {site.tokens['tr-duty']}", "Idempotency-Key": "gap"},
-        json={
-            "type": "notice",
-            "subject": "While you were away",
-            "to": ["IL"],
-            "text": "Sent while your stream was down",
-            "language": "en",
-        },
-    )
-    assert sent.status_code == 201, sent.text
+    message = tr_tells_il(site, "gap", "While you were away", "Sent while your stream was down")
     page.wait_for_selector("#stream-state[data-state=live]", timeout=15_000)
     # Read afresh as the stream opens: there at once, not at some later refresh.
-    page.wait_for_selector(f"#inbox li[data-message-id='{sent.json()['id']}']", timeout=3_000)
+    page.wait_for_selector(f"#inbox li[data-message-id='{message}']", timeout=3_000)
     assert screen.errors == []
 
 
-def test_a_steady_flow_of_events_does_not_hold_back_the_inbox(
-    browser: Browser, site: Site
-) -> None:
+def test_a_steady_flow_of_events_does_not_hold_back_the_inbox(browser: Browser, site: Site) -> None:
     # A busy channel: an event every 100 ms for 6 s (receipts, escalations). Each asks for the
     # inbox to be read again; a new message must still show within the second, not after the
     # flow stops.
@@ -516,17 +496,24 @@ def test_a_steady_flow_of_events_does_not_hold_back_the_inbox(
         }"""
     )
     page.wait_for_timeout(1000)
+    message = tr_tells_il(site, "busy", "Busy evening", "Sent while events kept coming")
+    page.wait_for_selector(f"#inbox li[data-message-id='{message}']", timeout=2_000)
+    assert screen.errors == []
+
+
+def tr_tells_il(site: Site, key: str, subject: str, text: str, priority: str = "ROUTINE") -> int:
+    """TR's duty officer sends IL a notice over the API; its id."""
     sent = httpx.post(
         site.url + "/v1/hotline/messages",
-        headers={"Authorization": f"Bearer {site.tokens['tr-duty']}", "Idempotency-Key": "busy"},
+        headers={"Authorization": f"Bearer {site.tokens['tr-duty']}", "Idempotency-Key": key},
         json={
             "type": "notice",
-            "subject": "Busy evening",
+            "subject": subject,
             "to": ["IL"],
-            "text": "Sent while events kept coming",
+            "text": text,
             "language": "en",
+            "priority": priority,
         },
     )
     assert sent.status_code == 201, sent.text
-    page.wait_for_selector(f"#inbox li[data-message-id='{sent.json()['id']}']", timeout=2_000)
-    assert screen.errors == []
+    return int(sent.json()["id"])
