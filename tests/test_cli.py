@@ -65,6 +65,28 @@ def test_tokens_revoke_refuses_every_token_of_the_officer_at_once(
     assert (code, out, err) == (2, "", "error: unknown officer nobody\n")
 
 
+def test_tokens_list_shows_each_officer_with_the_tokens_that_still_work(
+    engine: Engine, area: dict[str, str]
+) -> None:
+    assert run("tokens", "issue", "tr-duty", "--db", url_of(engine))[0] == 0
+    assert run("tokens", "revoke", "il-duty", "--db", url_of(engine))[0] == 0
+    code, out, err = run("tokens", "list", "--db", url_of(engine))
+    assert code == 0, err
+    assert out.splitlines() == [
+        "az-med\tAZ\tmediator\t1 active",
+        "il-duty\tIL\tofficer\t0 active",
+        "tr-cmd\tTR\tcommander\t1 active",
+        "tr-duty\tTR\tofficer\t2 active",
+        "un-obs\tUNDOF\tobserver\t1 active",
+    ]
+    code, out, err = run("tokens", "list", "--party", "TR", "--json", "--db", url_of(engine))
+    assert code == 0, err
+    assert [(o["id"], o["active_tokens"]) for o in json.loads(out)] == [
+        ("tr-cmd", 1),
+        ("tr-duty", 2),
+    ]
+
+
 def key(tmp_path: Path, officer: str) -> str:
     return str(tmp_path / "keys" / f"{officer}.key")
 

@@ -58,8 +58,14 @@ from deconfliction.ledger.checkpoint import NoteVerifier
 from deconfliction.ledger.signing import generate_private_key, public_key_b64
 from deconfliction.ledger.verify import VerifyResult, verify_export
 from deconfliction.ops import backup as ops_backup
-from deconfliction.parties.models import AreaConfig
-from deconfliction.parties.service import AreaSetUp, init_area, issue_token, revoke_tokens
+from deconfliction.parties.models import AreaConfig, OfficerTokensOut
+from deconfliction.parties.service import (
+    AreaSetUp,
+    init_area,
+    issue_token,
+    officers_with_tokens,
+    revoke_tokens,
+)
 from deconfliction.record import checkpoints, keys, log
 from deconfliction.record.ask import ask_activity
 from deconfliction.record.keys import encode_private, read_private, trust
@@ -164,6 +170,29 @@ def tokens_revoke(officer: str, db: DbOption = None) -> None:
 
     count = guarded(run)
     typer.echo(f"revoked {count} token{'' if count == 1 else 's'} of {officer}")
+
+
+@tokens_app.command("list")
+def tokens_list(
+    party: Annotated[
+        str | None, typer.Option("--party", help="This party's officers only.")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every officer with how many of their tokens still work (neither revoked nor expired)."""
+
+    def run() -> list[OfficerTokensOut]:
+        engine = open_engine(db)
+        with transaction(engine, write=False) as conn:
+            return officers_with_tokens(conn, utc_now(), party)
+
+    officers = guarded(run)
+    if as_json:
+        typer.echo(json.dumps([o.model_dump() for o in officers], ensure_ascii=False))
+        return
+    for o in officers:
+        typer.echo(f"{o.id}\t{o.party}\t{o.role}\t{o.active_tokens} active")
 
 
 @app.command()

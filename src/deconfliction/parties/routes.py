@@ -10,7 +10,7 @@ from deconfliction.parties.models import OfficerOut, OfficerTokensOut, PartyOut
 from deconfliction.parties.service import (
     get_officer,
     list_parties,
-    party_officers,
+    officers_with_tokens,
     revoke_officer_tokens,
 )
 from deconfliction.store.db import transaction
@@ -40,7 +40,7 @@ def parties(svc: ServicesDep, actor: ActorDep) -> list[PartyOut]:
 def officers(svc: ServicesDep, actor: ActorDep) -> list[OfficerTokensOut]:
     """The officers of your party, each with how many of their tokens still work."""
     with read(svc) as conn:
-        return party_officers(conn, actor.party, svc.clock())
+        return officers_with_tokens(conn, svc.clock(), actor.party)
 
 
 class TokensRevokedOut(BaseModel):

@@ -9,7 +9,7 @@ import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, true, update
 
 from deconfliction.errors import Conflict, Forbidden, NotFound, Unauthorized
 from deconfliction.parties.models import (
@@ -192,9 +192,11 @@ def revoke_officer_tokens(conn: Connection, actor: Actor, officer: str, now: dat
     return _revoke_all(conn, officer, now)
 
 
-def party_officers(conn: Connection, party: str, now: datetime) -> list[OfficerTokensOut]:
-    """The officers of `party` with how many of their tokens still work, to see which device
-    to cut off."""
+def officers_with_tokens(
+    conn: Connection, now: datetime, party: str | None = None
+) -> list[OfficerTokensOut]:
+    """The officers (of `party`, or all) with how many of their tokens still work, to see which
+    device to cut off."""
     active = (
         select(t.tokens.c.officer, func.count().label("active"))
         .where(t.tokens.c.revoked_at.is_(None), t.tokens.c.expires_at > now)
@@ -204,8 +206,8 @@ def party_officers(conn: Connection, party: str, now: datetime) -> list[OfficerT
     rows = conn.execute(
         select(t.officers, func.coalesce(active.c.active, 0).label("active"))
         .outerjoin(active, active.c.officer == t.officers.c.id)
-        .where(t.officers.c.party == party)
-        .order_by(t.officers.c.id)
+        .where(t.officers.c.party == party if party is not None else true())
+        .order_by(t.officers.c.party, t.officers.c.id)
     ).all()
     return [
         OfficerTokensOut(
