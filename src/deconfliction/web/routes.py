@@ -21,28 +21,34 @@ from fastapi.staticfiles import StaticFiles
 STATIC = Path(str(resources.files("deconfliction.web") / "static"))
 # The page and its scripts change with the package: let the browser revalidate, never guess.
 NO_STALE = {"Cache-Control": "no-cache"}
+
+
+def _guarded(*directives: str) -> dict[str, str]:
+    """Response headers of a page: its Content-Security-Policy (what it may load and run, on top
+    of: only this origin, never framed), no type sniffing, no referrer."""
+    policy = [
+        "default-src 'self'",
+        *directives,
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+    return {
+        **NO_STALE,
+        "Content-Security-Policy": "; ".join(policy),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
 # The page shows what the other party wrote (messages, incidents, titles). It builds every text
 # node with textContent; should that ever slip, the policy still refuses injected scripts and
 # styles, and any other origin for them or for the token's requests. The login form never
 # submits (a submit without its script would put the token in a URL), and no site may frame it.
-PAGE_HEADERS = {
-    **NO_STALE,
-    "Content-Security-Policy": "; ".join(
-        [
-            "default-src 'self'",
-            "script-src 'self'",
-            "style-src 'self'",
-            "img-src 'self'",
-            "connect-src 'self'",
-            "object-src 'none'",
-            "base-uri 'none'",
-            "form-action 'none'",
-            "frame-ancestors 'none'",
-        ]
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+PAGE_HEADERS = _guarded(
+    "script-src 'self'", "style-src 'self'", "img-src 'self'", "form-action 'none'"
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -64,24 +70,9 @@ def _docs_page() -> tuple[HTMLResponse, dict[str, str]]:
     hashes = " ".join(
         f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in inline
     )
-    policy = "; ".join(
-        [
-            "default-src 'self'",
-            f"script-src 'self' {hashes}",
-            "style-src 'self' 'unsafe-inline'",
-            "img-src 'self' data:",
-            "connect-src 'self'",
-            "object-src 'none'",
-            "base-uri 'none'",
-            "frame-ancestors 'none'",
-        ]
+    return page, _guarded(
+        f"script-src 'self' {hashes}", "style-src 'self' 'unsafe-inline'", "img-src 'self' data:"
     )
-    return page, {
-        **NO_STALE,
-        "Content-Security-Policy": policy,
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-    }
 
 
 _DOCS, _DOCS_HEADERS = _docs_page()
