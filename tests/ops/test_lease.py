@@ -112,7 +112,7 @@ def test_renewals_go_on_after_a_step_fails(engine: Engine) -> None:
         return utc_now()
 
     async def idle() -> None:
-        pass
+        """No jobs: only the renewals are watched."""
 
     async def scenario() -> tuple[int, str | None]:
         leadership = Leadership(engine, idle, idle, ttl_s=0.3, holder="me", now=now)
