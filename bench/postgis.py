@@ -6,8 +6,8 @@ new activity of TR or IL: volumes within 1 degree of a random centre, over 12 h)
 
 1. in process: `deconfliction.detect.index.VolumeIndex` + `check`, as `bench.strategic` does;
 2. our stored path on PostgreSQL: `conflicts.detection.find_conflicts` with the SQL `CellIndex`
-   (candidates from `volume_cells` filtered per volume in time and altitude in the same query,
-   decided exactly in one batch), inside a read transaction;
+   (candidates from `volume_cells` by cell and time slot, filtered per volume in time and
+   altitude in the same query, decided exactly in one batch), inside a read transaction;
 3. PostGIS: a table with a `geography` column (GiST index), time and altitude columns, and one
    query per check (a LATERAL join over the 10 volumes, one round trip):
    ``ST_DWithin(geog, query geog, 9260 + radii) AND time overlap widened by 600 s AND altitude

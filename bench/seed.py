@@ -49,7 +49,7 @@ from bench.serving import free_port as free_port
 from bench.serving import start_server as start_server
 from bench.serving import stop_server as stop_server
 from bench.strategic import make_volumes
-from deconfliction.detect.cells import cells_covering
+from deconfliction.detect.cells import cells_covering, time_slot
 from deconfliction.geo import Volume4D
 from deconfliction.parties.models import AreaConfig
 from deconfliction.parties.service import init_area
@@ -151,7 +151,7 @@ class ChunkRows:
     versions: list[tuple[Any, ...]]
     recipients: list[tuple[Any, ...]]
     volumes: list[tuple[Any, ...]]
-    cells: list[tuple[int, int]]
+    cells: list[tuple[int, int, int]]
 
 
 def _naive(moment: datetime) -> datetime:
@@ -179,7 +179,8 @@ def _rows(job: tuple[int, int, int, int, datetime]) -> ChunkRows:
             (vid, vid, 1, 0, owner, True, volume.altitude.lower_m, volume.altitude.upper_m,
              start, end, json.dumps(shape))
         )  # fmt: skip
-        rows.cells.extend((cell, vid) for cell in cells_covering(volume.footprint))
+        slot = time_slot(volume.start, volume.end)
+        rows.cells.extend((cell, slot, vid) for cell in cells_covering(volume.footprint))
     return rows
 
 
@@ -190,7 +191,7 @@ _COLUMNS = {
     "activity_recipients": "activity_id, party",
     "volumes": 'id, activity_id, plan_version, idx, party, active, lower_m, upper_m, start, "end", '
     "geometry",
-    "volume_cells": "cell, volume_id",
+    "volume_cells": "cell, slot, volume_id",
 }
 
 

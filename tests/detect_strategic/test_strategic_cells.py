@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import numpy as np
 import pytest
 import shapely
@@ -13,9 +15,14 @@ from shapely import Polygon
 from deconfliction.detect.cells import (
     CELL_SIZE_DEG,
     GRID_COLUMNS,
+    LONG_SLOT,
+    SHORT_S,
+    SLOT_S,
     cell_box,
     cell_id,
     cells_covering,
+    slots_near,
+    time_slot,
 )
 from deconfliction.geo import Circle, Footprint, GeoError, LocalProjection, horizontal_distance_m
 from tests.detect_strategic.reference import footprints
@@ -97,3 +104,46 @@ def test_point_on_a_cell_corner_lists_all_four_cells() -> None:
     lon, lat = 36.25, 33.25
     tiny = Polygon([(lon - 1e-4, lat - 1e-4), (lon, lat - 1e-4), (lon, lat), (lon - 1e-4, lat)])
     assert len(cells_covering(tiny)) == 4
+
+
+T0 = datetime(2030, 1, 7, tzinfo=UTC)
+seconds = st.integers(-20 * 3600, 20 * 3600)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    stored=st.tuples(seconds, st.integers(0, 30 * 3600)),
+    checked=st.tuples(seconds, st.integers(0, 10 * 3600)),
+    buffer_s=st.sampled_from([0, 1, 600, 3599, 3600, 7200]),
+)
+def test_a_stored_window_near_a_checked_one_is_in_a_slot_the_check_reads(
+    stored: tuple[int, int], checked: tuple[int, int], buffer_s: int
+) -> None:
+    # Reference: the windows come within the buffer (touching counts, as the SQL filter's is
+    # what decides; the slots only narrow what it reads).
+    s_start = T0 + timedelta(seconds=stored[0])
+    s_end = s_start + timedelta(seconds=stored[1])
+    c_start = T0 + timedelta(seconds=checked[0])
+    c_end = c_start + timedelta(seconds=checked[1])
+    near = s_start <= c_end + timedelta(seconds=buffer_s) and s_end >= c_start - timedelta(
+        seconds=buffer_s
+    )
+    slot = time_slot(s_start, s_end)
+    read = slots_near([(c_start, c_end)], buffer_s)
+    assert read is not None
+    if near:
+        assert slot in read
+    assert (slot == LONG_SLOT) == (stored[1] > SHORT_S)
+
+
+def test_slots_are_hours_since_1970_and_few_per_check() -> None:
+    assert time_slot(T0, T0 + timedelta(hours=2)) == int(T0.timestamp()) // SLOT_S
+    assert time_slot(T0, T0 + timedelta(hours=6, seconds=1)) == LONG_SLOT
+    # A two-hour window with a 10-minute buffer reads its own hours, the six before, and LONG.
+    read = slots_near([(T0, T0 + timedelta(hours=2))], 600)
+    hour = int(T0.timestamp()) // SLOT_S
+    assert read == [LONG_SLOT, *range(hour - 7, hour + 3)]
+    # A zone valid for a year reads every slot: naming 8,760 hours would cost more.
+    assert slots_near([(T0, T0 + timedelta(days=365))], 600) is None
+    assert slots_near([(T0, T0 + timedelta(days=20))] * 2, 0) is None  # the sum counts
+    assert slots_near([(T0, T0 + timedelta(days=24))], 0) is not None

@@ -43,7 +43,7 @@ from sqlalchemy import (
 
 from deconfliction import geo
 from deconfliction.conflicts.models import OverlapOut, Severity, SideOut
-from deconfliction.detect.cells import cells_covering
+from deconfliction.detect.cells import cells_covering, slots_near, time_slot
 from deconfliction.detect.index import Row, VolumeIndex
 from deconfliction.detect.schedule import conflict_in_schedule
 from deconfliction.detect.strategic import (
@@ -178,9 +178,15 @@ class CellIndex:
         cells = sorted(
             {c for v in volumes for c in cells_covering(v.footprint, reach.horizontal_m)}
         )
+        slots = slots_near(((v.start, v.end) for v in volumes), reach.time_buffer_s)
         rows = conn.execute(
-            _cell_candidates(len(volumes)),
-            {"cells": cells, "party": party, **near_in_time_and_altitude(volumes, reach)},
+            _cell_candidates(len(volumes), by_slot=slots is not None),
+            {
+                "cells": cells,
+                **({"slots": slots} if slots is not None else {}),
+                "party": party,
+                **near_in_time_and_altitude(volumes, reach),
+            },
         ).all()
         return [_stored(r, stored_volume(r.geometry)) for r in rows]
 
@@ -197,10 +203,11 @@ _STORED_COLUMNS = (
 _SQL_ALTITUDE_SLACK_M = GEOID_MARGIN_M + 1.0
 
 
-@lru_cache(maxsize=64)
-def _cell_candidates(count: int) -> Any:
+@lru_cache(maxsize=128)
+def _cell_candidates(count: int, by_slot: bool) -> Any:
     """The candidate query of the SQL cell index for a plan of ``count`` volumes, built once per
-    count: its parameters are the cells, the party and `near_in_time_and_altitude`'s."""
+    count: its parameters are the cells, the time slots (``by_slot``), the party and
+    `near_in_time_and_altitude`'s."""
     near = or_(
         *(
             and_(
@@ -213,7 +220,8 @@ def _cell_candidates(count: int) -> Any:
         )
     )
     in_cells = select(t.volume_cells.c.volume_id).where(
-        t.volume_cells.c.cell.in_(bindparam("cells", expanding=True))
+        t.volume_cells.c.cell.in_(bindparam("cells", expanding=True)),
+        *([t.volume_cells.c.slot.in_(bindparam("slots", expanding=True))] if by_slot else []),
     )
     return (
         select(*_STORED_COLUMNS)
@@ -632,7 +640,7 @@ def index_volumes(
         conn,
         _INSERT_CELLS,
         [
-            {"cell": cell, "volume_id": volume_id}
+            {"cell": cell, "slot": time_slot(volume.start, volume.end), "volume_id": volume_id}
             for volume_id, volume in zip(volume_ids, volumes, strict=True)
             for cell in cells_covering(volume.footprint)
         ],

@@ -17,6 +17,8 @@ an extra candidate that the exact check discards.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from datetime import datetime
 
 import numpy as np
 import shapely
@@ -102,3 +104,40 @@ def cells_covering(fp: Footprint, margin_m: float = 0.0) -> list[int]:
     shapely.prepare(shape)
     hits = shapely.intersects(shape, boxes)
     return [int(cell) for cell in ids[hits]]
+
+
+# The cell index is keyed by time too: over a busy week a cell holds a thousand volumes, and a
+# check wants the few near its window. A volume of at most SHORT_S is filed under the hour its
+# window starts (hours since 1970, UTC); a longer one under LONG_SLOT, which every check reads.
+SLOT_S = 3600
+SHORT_S = 6 * 3600
+LONG_SLOT = -(2**31)  # an INTEGER no hour since 1970 reaches
+MAX_SLOTS_READ = 31 * 24  # a check reads at most a month of slots by name, else all of them
+
+
+def time_slot(start: datetime, end: datetime) -> int:
+    """The time slot a stored volume with window [start, end] is filed under."""
+    if (end - start).total_seconds() > SHORT_S:
+        return LONG_SLOT
+    return math.floor(start.timestamp() / SLOT_S)
+
+
+def slots_near(windows: Iterable[tuple[datetime, datetime]], buffer_s: float) -> list[int] | None:
+    """Every slot that may hold a stored volume whose window comes within ``buffer_s`` of one
+    of ``windows``: a short one then starts after ``start - buffer - SHORT_S`` (it ends after
+    ``start - buffer`` and lasts at most SHORT_S) and before ``end + buffer``; plus LONG_SLOT.
+    None (read every slot) when that is more than MAX_SLOTS_READ: a zone valid for a year is
+    checked against everything anyway, and listing its hours would cost more than reading."""
+    ranges = [
+        (
+            math.floor((start.timestamp() - buffer_s - SHORT_S) / SLOT_S),
+            math.floor((end.timestamp() + buffer_s) / SLOT_S),
+        )
+        for start, end in windows
+    ]
+    if sum(last - first + 1 for first, last in ranges) > MAX_SLOTS_READ:
+        return None
+    slots = {LONG_SLOT}
+    for first, last in ranges:
+        slots.update(range(first, last + 1))
+    return sorted(slots)

@@ -251,6 +251,8 @@ volume_cells = Table(
     "volume_cells",
     metadata,
     Column("cell", BigInteger, primary_key=True),
+    # The hour the volume's window starts, or the slot of long volumes (`detect.cells`).
+    Column("slot", Integer, primary_key=True),
     Column("volume_id", Integer, ForeignKey("volumes.id"), primary_key=True),
 )
 Index("ix_volume_cells_volume", volume_cells.c.volume_id)
