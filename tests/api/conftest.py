@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,7 +14,8 @@ from sqlalchemy import Engine, func, select
 
 from deconfliction.api import create_app
 from deconfliction.store import tables as t
-from tests.conftest import FakeClock
+from deconfliction.store.db import make_engine
+from tests.conftest import AREA_TOML, FakeClock, area_tokens
 
 
 def event_count(engine: Engine) -> int:
@@ -73,3 +76,19 @@ def api(engine: Engine, clock: FakeClock, tokens: dict[str, str]) -> Iterator[Ap
         )
     ) as client:
         yield Api(client, tokens, engine)
+
+
+@pytest.fixture
+def sqlite_api(sqlite_template: Path, tmp_path: Path, clock: FakeClock) -> Iterator[Api]:
+    """The API on an SQLite file of its own: the database the in-memory index serves, and one
+    a test may migrate down and up."""
+    path = tmp_path / "api.db"
+    shutil.copy(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    tokens = area_tokens(engine, AREA_TOML, clock())
+    app = create_app(
+        engine, clock, checkpoint_every_s=None, hotline_every_s=None, tactical_every_s=None
+    )
+    with TestClient(app) as client:
+        yield Api(client, tokens, engine)
+    engine.dispose()

@@ -5,18 +5,14 @@ files the stored volumes exactly as a write does, both ways."""
 from __future__ import annotations
 
 import random
-import shutil
 from importlib import resources
-from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 
-from deconfliction.api import create_app
 from deconfliction.conflicts.detection import (
     CellIndex,
     _cell_candidates,
@@ -25,12 +21,12 @@ from deconfliction.conflicts.detection import (
 from deconfliction.detect.cells import cells_covering
 from deconfliction.detect.strategic import SeparationMinima
 from deconfliction.store import tables as t
-from deconfliction.store.db import make_engine, transaction
+from deconfliction.store.db import transaction
 from deconfliction.store.tables import metadata
 from deconfliction.volumes import volume_from_json
 from tests.api.conftest import Api
 from tests.builders import activity, volume
-from tests.conftest import AREA_TOML, FakeClock, area_tokens
+from tests.conftest import FakeClock
 
 REACH = SeparationMinima(10_000.0, 300.0, 600.0)
 
@@ -108,21 +104,14 @@ def alembic_to(engine: Engine, revision: str) -> None:
         conn.commit()
 
 
-def test_migrating_files_every_active_volume_as_a_write_does(
-    sqlite_template: Path, tmp_path: Path, clock: FakeClock
-) -> None:
-    path = tmp_path / "slots.db"
-    shutil.copy(sqlite_template, path)
-    engine = make_engine(f"sqlite:///{path}")
-    tokens = area_tokens(engine, AREA_TOML, clock())
-    app = create_app(
-        engine, clock, checkpoint_every_s=None, hotline_every_s=None, tactical_every_s=None
+def test_migrating_files_every_active_volume_as_a_write_does(sqlite_api: Api) -> None:
+    # On an SQLite file of its own: the test moves its schema down and up again.
+    engine = sqlite_api.engine
+    notify_many(sqlite_api, "tr-duty", 30, random.Random(7))
+    cancelled = sqlite_api.as_("tr-duty").post(
+        "/v1/activities/1/cancel", headers={"If-Match": '"1"'}
     )
-    with TestClient(app) as client:
-        api = Api(client, tokens, engine)
-        notify_many(api, "tr-duty", 30, random.Random(7))
-        cancelled = api.as_("tr-duty").post("/v1/activities/1/cancel", headers={"If-Match": '"1"'})
-        assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.status_code == 200, cancelled.text
     written = cell_rows(engine)
     with engine.connect() as conn:
         ids = {r[2] for r in written}
@@ -132,7 +121,6 @@ def test_migrating_files_every_active_volume_as_a_write_does(
     assert cell_rows(engine) == sorted({(cell, vid) for cell, _, vid in written})
     alembic_to(engine, "head")
     assert cell_rows(engine) == written
-    engine.dispose()
 
 
 def test_the_migrated_table_is_the_declared_one(engine: Engine) -> None:

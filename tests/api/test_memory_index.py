@@ -5,23 +5,17 @@ the index must forget those volumes and take in the new ones under the same ids.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from fastapi.testclient import TestClient
 
 from deconfliction.activities import service
 from deconfliction.activities.models import ActivityIn
-from deconfliction.api import create_app
 from deconfliction.conflicts.detection import MemoryIndex
 from deconfliction.detect.strategic import SeparationMinima
 from deconfliction.parties.models import Actor
-from deconfliction.store.db import make_engine, transaction
+from deconfliction.store.db import transaction
 from tests.api.conftest import Api
 from tests.builders import activity, volume
-from tests.conftest import AREA_TOML, FakeClock, area_tokens
+from tests.conftest import FakeClock
 
 IL = Actor("il-duty", "IL", "officer", "participant")
 REACH = SeparationMinima(10_000.0, 300.0, 600.0)
@@ -29,21 +23,6 @@ REACH = SeparationMinima(10_000.0, 300.0, 600.0)
 
 class RolledBack(Exception):
     """Raised inside a write to make its group commit roll back."""
-
-
-@pytest.fixture
-def sqlite_api(sqlite_template: Path, tmp_path: Path, clock: FakeClock) -> Iterator[Api]:
-    """The API on SQLite, the one database the in-memory index serves."""
-    path = tmp_path / "memory.db"
-    shutil.copy(sqlite_template, path)
-    engine = make_engine(f"sqlite:///{path}")
-    tokens = area_tokens(engine, AREA_TOML, clock())
-    app = create_app(
-        engine, clock, checkpoint_every_s=None, hotline_every_s=None, tactical_every_s=None
-    )
-    with TestClient(app) as client:
-        yield Api(client, tokens, engine)
-    engine.dispose()
 
 
 def test_volumes_of_a_rolled_back_write_are_forgotten_and_their_ids_read_again(
