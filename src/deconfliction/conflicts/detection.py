@@ -636,15 +636,14 @@ def index_volumes(
             for i, (volume, geometry) in enumerate(zip(volumes, geometries, strict=True))
         ],
     )
-    run_rows(
-        conn,
-        _INSERT_CELLS,
-        [
-            {"cell": cell, "slot": time_slot(volume.start, volume.end), "volume_id": volume_id}
-            for volume_id, volume in zip(volume_ids, volumes, strict=True)
+    cells: list[dict[str, int]] = []
+    for volume_id, volume in zip(volume_ids, volumes, strict=True):
+        slot = time_slot(volume.start, volume.end)
+        cells.extend(
+            {"cell": cell, "slot": slot, "volume_id": volume_id}
             for cell in cells_covering(volume.footprint)
-        ],
-    )
+        )
+    run_rows(conn, _INSERT_CELLS, cells)
 
 
 def retire_volumes(conn: Connection, activity_id: int) -> None:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import deconfliction.store.types
-from deconfliction.conflicts.detection import stored_volume
+from deconfliction.conflicts.detection import stored_volume_footprint
 from deconfliction.detect.cells import cells_covering, time_slot
 
 revision: str = "0010"
@@ -72,7 +72,7 @@ def _rebuild(slotted: bool) -> None:
             {"cell": cell, "volume_id": v.id}
             | ({"slot": time_slot(v.start, v.end)} if slotted else {})
             for v in batch
-            for cell in cells_covering(stored_volume(v.geometry).footprint)
+            for cell in cells_covering(stored_volume_footprint(v.geometry))
         ]
         if rows:
             conn.execute(cells.insert(), rows)
