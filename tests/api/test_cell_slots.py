@@ -5,11 +5,9 @@ files the stored volumes exactly as a write does, both ways."""
 from __future__ import annotations
 
 import random
-from importlib import resources
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, select, text
 
@@ -21,7 +19,7 @@ from deconfliction.conflicts.detection import (
 from deconfliction.detect.cells import cells_covering
 from deconfliction.detect.strategic import SeparationMinima
 from deconfliction.store import tables as t
-from deconfliction.store.db import transaction
+from deconfliction.store.db import alembic_config, transaction
 from deconfliction.store.tables import metadata
 from deconfliction.volumes import volume_from_json
 from tests.api.conftest import Api
@@ -90,17 +88,12 @@ def cell_rows(engine: Engine) -> list[tuple[int, ...]]:
 
 
 def alembic_to(engine: Engine, revision: str) -> None:
-    cfg = Config()
-    cfg.set_main_option(
-        "script_location", str(resources.files("deconfliction.store") / "migrations")
-    )
     with engine.connect() as conn:
         conn.info["write"] = True
-        cfg.attributes["connection"] = conn
         if revision == "head":
-            command.upgrade(cfg, "head")
+            command.upgrade(alembic_config(conn), "head")
         else:
-            command.downgrade(cfg, revision)
+            command.downgrade(alembic_config(conn), revision)
         conn.commit()
 
 

@@ -264,15 +264,21 @@ def _writer(engine: Engine) -> AbstractContextManager[Any]:
     return _group(engine).holding() if is_sqlite(engine) else nullcontext()
 
 
+def alembic_config(conn: Connection) -> Config:
+    """Alembic's configuration for the package's migrations, run on ``conn``."""
+    cfg = Config()
+    cfg.set_main_option(
+        "script_location", str(resources.files("deconfliction.store") / "migrations")
+    )
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision."""
-    script_location = str(resources.files("deconfliction.store") / "migrations")
-    cfg = Config()
-    cfg.set_main_option("script_location", script_location)
     with engine.connect() as conn:
         conn.info["write"] = True
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(alembic_config(conn), "head")
         conn.commit()
 
 
